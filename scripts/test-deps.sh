@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the test command needs from Debian when it is missing: nginx (the real one the
-# end-to-end tests drive) and openssl (test certificates). Never starts the distribution's nginx service.
+# end-to-end tests drive), openssl (test certificates) and chromium (the admin page). Never starts the distribution's nginx service.
 set -euo pipefail
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The admin page is checked in a real headless browser.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-deps: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2

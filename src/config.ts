@@ -1,6 +1,7 @@
 // Configuration from the environment (SPEC section 6) and the command line (SPEC section 7). VARIABLES is
 // the single source for validation defaults, `--help` and the README's variable list.
 import { accessSync, constants, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { parseSelector } from './model/selector.js';
@@ -222,6 +223,12 @@ const SPECS = [
     expected: `${PORT_TEXT}, different from PORT and SSL_PORT`,
   },
   {
+    name: 'ADMIN_BIND',
+    default: '0.0.0.0',
+    description: 'Address the admin HTTP server listens on (127.0.0.1 keeps it local to the node).',
+    expected: 'an IPv4 or IPv6 address',
+  },
+  {
     name: 'LOG_LEVEL',
     default: 'info',
     description: 'Least severe level of the JSON logs written to stderr.',
@@ -271,6 +278,10 @@ function parseBatchWindow(text: string): Parsed<number> {
   if (!/^(0|[1-9][0-9]{0,4})$/.test(text)) return bad();
   const ms = Number(text);
   return ms <= 60_000 ? good(ms) : bad();
+}
+
+function parseAddress(text: string): Parsed<string> {
+  return isIP(text) === 0 ? bad() : good(text);
 }
 
 function parseShutdownTimeout(text: string): Parsed<string> {
@@ -425,6 +436,7 @@ export function loadConfig(
     routeUnreadyPods: required('ROUTE_UNREADY_PODS', parseBoolean),
     hostSharing: required('HOST_SHARING', oneOf(['shared', 'exclusive'] as const)),
     adminPort: adminPort ?? 10254,
+    adminBind: required('ADMIN_BIND', parseAddress),
     logLevel: required(
       'LOG_LEVEL',
       oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),

@@ -44,6 +44,7 @@ export function renderOptionsFrom(config: Config, facts: NginxFacts): RenderOpti
     apiKeyHeader: config.apiKeyHeader,
     defaultLocationReturn: config.defaultLocationReturn,
     maxClientBodySize: config.maxClientBodySize,
+    workerShutdownTimeout: config.workerShutdownTimeout,
     healthChecks: config.enableHealthChecks ? facts.healthChecks : 'off',
     prefixRelativePaths: facts.prefixRelativePaths,
   };

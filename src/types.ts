@@ -219,6 +219,7 @@ export interface Config {
   routeUnreadyPods: boolean;
   hostSharing: 'shared' | 'exclusive';
   adminPort: number;
+  adminBind: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -232,6 +233,8 @@ export interface RenderOptions {
   apiKeyHeader: string;
   defaultLocationReturn: Config['defaultLocationReturn'];
   maxClientBodySize: string;
+  /** nginx time, from NGINX_WORKER_SHUTDOWN_TIMEOUT. */
+  workerShutdownTimeout: string;
   healthChecks: HealthCheckMode;
   /** When set, pid/temp paths are relative to nginx's -p prefix (unprivileged runs). */
   prefixRelativePaths: boolean;

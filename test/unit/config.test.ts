@@ -37,6 +37,7 @@ const SPEC_DEFAULTS: Record<string, string | undefined> = {
   ROUTE_UNREADY_PODS: 'false',
   HOST_SHARING: 'shared',
   ADMIN_PORT: '10254',
+  ADMIN_BIND: '0.0.0.0',
   LOG_LEVEL: 'info',
 };
 
@@ -67,6 +68,7 @@ const DEFAULT_CONFIG: Config = {
   routeUnreadyPods: false,
   hostSharing: 'shared',
   adminPort: 10254,
+  adminBind: '0.0.0.0',
   logLevel: 'info',
 };
 
@@ -197,6 +199,7 @@ describe('loadConfig invalid values', () => {
     ['NGINX_WORKER_SHUTDOWN_TIMEOUT', '10s;', 'an nginx time'],
     ['NGINX_WORKER_SHUTDOWN_TIMEOUT', '25h', 'an nginx time'],
     ['NGINX_RELOAD_TIMEOUT_MS', '999', 'an integer 1000-600000'],
+    ['ADMIN_BIND', 'localhost', 'an IPv4 or IPv6 address'],
     ['NGINX_RELOAD_TIMEOUT_MS', '600001', 'an integer 1000-600000'],
     ['PORT', ' 8080', 'an integer 1-65535'],
     ['PORT', '0x1f90', 'an integer 1-65535'],

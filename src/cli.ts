@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// The command: reads flags and environment, then runs once or as a live controller.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { helpText, loadConfig, parseArgs } from './config.js';
+import { createLogger } from './log.js';
+import { loadTemplates, type Templates } from './render.js';
+import { EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, startRun } from './run.js';
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const parsed = parseArgs(argv);
+  if (!parsed.ok) {
+    process.stderr.write(`dispatcher: ${parsed.error}\nRun dispatcher --help for usage.\n`);
+    return EXIT_CONFIG;
+  }
+  if (parsed.args.help) {
+    process.stdout.write(helpText());
+    return EXIT_OK;
+  }
+  const loaded = loadConfig(env);
+  if (!loaded.ok) {
+    for (const error of loaded.errors) process.stderr.write(`dispatcher: ${error}\n`);
+    return EXIT_CONFIG;
+  }
+  const config = loaded.config;
+  let templates: Templates;
+  try {
+    templates = loadTemplates(config.templatesDir);
+  } catch (error) {
+    process.stderr.write(`dispatcher: invalid TEMPLATES_DIR=${JSON.stringify(config.templatesDir)}: ${(error as Error).message}\n`);
+    return EXIT_CONFIG;
+  }
+  const logger = createLogger(config.logLevel);
+  const running = await startRun({
+    args: parsed.args,
+    config,
+    env,
+    logger,
+    templates: () => templates,
+    print: (text) => process.stdout.write(text),
+  });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'shutting down');
+    void running.shutdown();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  const code = await running.done;
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  return code;
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2), process.env).then(
+    (code) => {
+      // Let stdout drain (a configuration piped elsewhere); force the exit if a handle lingers.
+      process.exitCode = code;
+      setTimeout(() => process.exit(code), 5000).unref();
+    },
+    (error: unknown) => {
+      process.stderr.write(`dispatcher: ${(error as Error).stack ?? String(error)}\n`);
+      process.exit(EXIT_RUNTIME);
+    },
+  );
+}

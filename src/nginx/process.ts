@@ -1,0 +1,134 @@
+// The nginx binary as dispatcher drives it: test a file, run the master in the foreground, signal
+// it, ask what it was built with. Nothing here decides what to serve.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface NginxPaths {
+  bin: string;
+  conf: string;
+  /** nginx's -p; relative paths of the configuration resolve against it. */
+  prefix?: string;
+}
+
+export interface NginxCheck {
+  ok: boolean;
+  /** nginx's own words (stderr of `nginx -t`), trimmed. */
+  output: string;
+}
+
+export interface RunningNginx {
+  pid: number;
+  /** Resolves when the master exits, for whatever reason. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  signal(sig: NodeJS.Signals): void;
+  /** Graceful quit (SIGQUIT), then SIGTERM after `graceMs`, then SIGKILL. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Directories nginx needs under a private prefix (logs, temp paths) before it can start. */
+export const PREFIX_DIRS = [
+  'logs',
+  'temp/client_body',
+  'temp/proxy',
+  'temp/fastcgi',
+  'temp/uwsgi',
+  'temp/scgi',
+] as const;
+
+export async function preparePrefix(prefix: string): Promise<void> {
+  await Promise.all(PREFIX_DIRS.map((dir) => mkdir(join(prefix, dir), { recursive: true })));
+}
+
+function baseArgs(paths: NginxPaths, conf: string): string[] {
+  return [...(paths.prefix ? ['-p', paths.prefix] : []), '-c', conf];
+}
+
+/** `nginx -t` on `file` (the candidate beside the live configuration). */
+export function testConfig(paths: NginxPaths, file: string): Promise<NginxCheck> {
+  return new Promise((resolve) => {
+    execFile(
+      paths.bin,
+      [...baseArgs(paths, file), '-t', '-q'],
+      { timeout: 120_000 },
+      (error, stdout, stderr) => {
+        const output = `${stderr}${stdout}`.trim();
+        resolve({ ok: error === null, output: output || (error ? error.message : '') });
+      },
+    );
+  });
+}
+
+/** Whether the binary was built with nginx_upstream_check_module (from `nginx -V`). */
+export function hasUpstreamCheckModule(bin: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    execFile(bin, ['-V'], { timeout: 30_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`cannot run ${bin} -V: ${error.message}`));
+      else resolve(/upstream_check|nginx_upstream_check_module/.test(`${stdout}${stderr}`));
+    });
+  });
+}
+
+/**
+ * Starts the master in the foreground (`daemon off`) so that its pid is ours to signal and its
+ * death is ours to notice. `onOutput` receives nginx's stderr lines (its error log goes there).
+ */
+export function runNginx(paths: NginxPaths, onOutput: (line: string) => void): Promise<RunningNginx> {
+  return new Promise((resolve, reject) => {
+    // Its own process group: workers outlive a master that is killed (they are reparented and keep
+    // listening), so the whole group is ended when the master exits. Signals meant for the
+    // controller (a terminal's Ctrl-C) no longer reach nginx directly either: it quits gracefully.
+    const child: ChildProcess = spawn(paths.bin, [...baseArgs(paths, paths.conf), '-g', 'daemon off;'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const forward = (chunk: Buffer): void => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) onOutput(line.trim());
+    };
+    child.stdout?.on('data', forward);
+    child.stderr?.on('data', forward);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
+      child.once('exit', (code, signal) => {
+        if (child.pid !== undefined) killGroup(child.pid);
+        done({ code, signal });
+      });
+    });
+    child.once('error', reject);
+    child.once('spawn', () => {
+      const pid = child.pid;
+      if (pid === undefined) {
+        reject(new Error(`${paths.bin} did not start`));
+        return;
+      }
+      let gone = false;
+      void exited.then(() => {
+        gone = true;
+      });
+      resolve({
+        pid,
+        exited,
+        signal(sig) {
+          if (!gone) child.kill(sig);
+        },
+        async stop(graceMs = 10_000) {
+          if (gone) return;
+          child.kill('SIGQUIT');
+          const escalate = setTimeout(() => child.kill('SIGTERM'), graceMs);
+          const kill = setTimeout(() => child.kill('SIGKILL'), graceMs * 2);
+          await exited;
+          clearTimeout(escalate);
+          clearTimeout(kill);
+        },
+      });
+    });
+  });
+}
+
+/** Ends what is left of the process group `pid` leads (nothing after a graceful quit). */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // ESRCH: the group is empty
+  }
+}

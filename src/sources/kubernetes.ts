@@ -1,0 +1,209 @@
+// The cluster as a source: one ListWatch per kind from @kubernetes/client-node. Routable namespaces
+// and pods are selected server-side by label, routing secrets by name (never every secret).
+// client-node 1.x relists by itself after `410 Gone` and re-watches after a normal close, but any
+// other failure emits `error` and leaves the informer stopped: we restart it with capped backoff,
+// and re-watch periodically in case a watch stalls without closing.
+import {
+  CoreV1Api,
+  KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  ListWatch,
+  Watch,
+} from '@kubernetes/client-node';
+import type { KubeObject, ObjectKind } from '../types.js';
+import type { Source, SourceSink } from './source.js';
+
+export interface KubernetesSourceOptions {
+  kubeconfig: KubeConfig;
+  labelSelector: string;
+  secretName: string;
+  /** First retry delay after a failed list/watch; doubles up to `maxBackoffMs`. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /**
+   * Watches last about this long (server-side `timeoutSeconds`, jittered) and are aborted client-side
+   * a little later if the server has not closed them: a stalled watch cannot go unnoticed for longer.
+   */
+  rewatchEveryMs?: number;
+  /** Reject start() when the first list of a kind fails, instead of retrying (for --once). */
+  failFast?: boolean;
+}
+
+/** In-cluster service account when KUBERNETES_SERVICE_HOST is set, else --kubeconfig, KUBECONFIG, ~/.kube/config. */
+export function loadKubeConfig(env: NodeJS.ProcessEnv, file?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (file) kc.loadFromFile(file);
+  else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  if (!kc.getCurrentCluster())
+    throw new Error('no Kubernetes cluster configured (kubeconfig has no current cluster)');
+  return kc;
+}
+
+/** A Watch whose requests end: `timeoutSeconds` for the server, an abort for a server gone silent. */
+class BoundedWatch extends Watch {
+  constructor(
+    config: KubeConfig,
+    private readonly lifetimeMs: number,
+    private readonly onConnected: (path: string) => void,
+  ) {
+    super(config);
+  }
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    const seconds = Math.max(1, Math.round((this.lifetimeMs * (0.5 + Math.random() * 0.5)) / 1000));
+    let finished = false;
+    let guard: NodeJS.Timeout | undefined;
+    const controller = await super.watch(
+      path,
+      { ...queryParams, timeoutSeconds: seconds, allowWatchBookmarks: true },
+      callback,
+      (err) => {
+        finished = true;
+        if (guard) clearTimeout(guard);
+        done(err);
+      },
+    );
+    if (!finished) {
+      guard = setTimeout(() => controller.abort(), seconds * 1000 + 30_000);
+      this.onConnected(path);
+    }
+    return controller;
+  }
+}
+
+interface Informer {
+  kind: ObjectKind;
+  watch: ListWatch<KubernetesObject>;
+}
+
+export function createKubernetesSource(options: KubernetesSourceOptions): Source {
+  const api = options.kubeconfig.makeApiClient(CoreV1Api);
+  const failing = new Map<ObjectKind, string>();
+  const watcher = new BoundedWatch(options.kubeconfig, options.rewatchEveryMs ?? 5 * 60_000, (path) => {
+    for (const [kind, p] of Object.entries(paths)) if (p === path) failing.delete(kind as ObjectKind);
+  });
+  const minBackoff = options.minBackoffMs ?? 500;
+  const maxBackoff = options.maxBackoffMs ?? 30_000;
+  const labelSelector = options.labelSelector || undefined;
+  const fieldSelector = `metadata.name=${options.secretName}`;
+  const timers = new Set<NodeJS.Timeout>();
+  let stopped = false;
+
+  // The list function must apply the selectors itself: ListWatch only adds them to the watch.
+  const lists: Record<ObjectKind, () => Promise<KubernetesListObject<KubernetesObject>>> = {
+    Namespace: () => api.listNamespace({ labelSelector }),
+    Pod: () => api.listPodForAllNamespaces({ labelSelector }),
+    Secret: () => api.listSecretForAllNamespaces({ fieldSelector }),
+  };
+  const paths: Record<ObjectKind, string> = {
+    Namespace: '/api/v1/namespaces',
+    Pod: '/api/v1/pods',
+    Secret: '/api/v1/secrets',
+  };
+
+  function later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (!stopped) fn();
+    }, ms);
+    timers.add(timer);
+  }
+
+  function makeInformer(
+    kind: ObjectKind,
+    sink: SourceSink,
+    listed: () => void,
+    failed: (error: unknown) => boolean,
+  ): Informer {
+    let backoff = minBackoff;
+    const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
+      const result = await lists[kind]();
+      backoff = minBackoff;
+      failing.delete(kind);
+      listed();
+      return result;
+    };
+    const watch = new ListWatch<KubernetesObject>(
+      paths[kind],
+      watcher,
+      list,
+      false,
+      kind === 'Secret' ? undefined : labelSelector,
+      kind === 'Secret' ? fieldSelector : undefined,
+    );
+    const emit = (type: 'added' | 'modified' | 'deleted') => (object: KubernetesObject) =>
+      sink.event({ type, kind, object: object as KubeObject });
+    watch.on('add', emit('added'));
+    watch.on('update', emit('modified'));
+    watch.on('delete', emit('deleted'));
+    watch.on('error', (error: unknown) => {
+      if (stopped || failed(error)) return;
+      failing.set(kind, describeError(error));
+      sink.problem('watch failed; retrying', { kind, reason: describeError(error), retryInMs: backoff });
+      later(backoff, () => void watch.start().catch(() => undefined));
+      backoff = Math.min(backoff * 2, maxBackoff);
+    });
+    return { kind, watch };
+  }
+
+  const informers: Informer[] = [];
+
+  return {
+    start(sink) {
+      return new Promise<void>((resolve, reject) => {
+        const kinds: ObjectKind[] = ['Namespace', 'Secret', 'Pod'];
+        const pending = new Set<ObjectKind>(kinds);
+        for (const kind of kinds) {
+          const informer = makeInformer(
+            kind,
+            sink,
+            () => {
+              // ListWatch delivers the listed objects right after our list function returns:
+              // setImmediate runs after that, so the initial state is in before start() resolves.
+              setImmediate(() => {
+                pending.delete(kind);
+                if (pending.size === 0) resolve();
+              });
+            },
+            (error) => {
+              if (!options.failFast || !pending.has(kind)) return false;
+              stopped = true;
+              reject(new Error(`cannot list ${kind}s: ${describeError(error)}`));
+              return true;
+            },
+          );
+          informers.push(informer);
+          void informer.watch.start().catch(() => undefined);
+        }
+      });
+    },
+    health() {
+      if (failing.size === 0) return { ok: true };
+      const reasons = [...failing].map(([kind, reason]) => `${kind} watch failing: ${reason}`);
+      return { ok: false, reason: reasons.join('; ') };
+    },
+    async stop() {
+      stopped = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await Promise.all(informers.map(({ watch }) => watch.stop()));
+    },
+  };
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code =
+      (error as Error & { code?: unknown; statusCode?: unknown }).statusCode ??
+      (error as { code?: unknown }).code;
+    return code === undefined ? error.message : `${error.message} (${String(code)})`;
+  }
+  return String(error);
+}
