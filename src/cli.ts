@@ -27,7 +27,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   try {
     templates = loadTemplates(config.templatesDir);
   } catch (error) {
-    process.stderr.write(`dispatcher: invalid TEMPLATES_DIR=${JSON.stringify(config.templatesDir)}: ${(error as Error).message}\n`);
+    process.stderr.write(
+      `dispatcher: invalid TEMPLATES_DIR=${JSON.stringify(config.templatesDir)}: ${(error as Error).message}\n`,
+    );
     return EXIT_CONFIG;
   }
   const logger = createLogger(config.logLevel);

@@ -114,8 +114,7 @@ export function createController(options: ControllerOptions): Controller {
     if (result.kind === 'unchanged') {
       state.unchanged += 1;
       state.lastApplyOk = true;
-    }
-    else if (result.kind === 'applied') {
+    } else if (result.kind === 'applied') {
       state.applied += 1;
       state.lastApplyOk = true;
       state.lastApplyAt = Date.now();

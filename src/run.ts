@@ -88,7 +88,11 @@ export async function startRun(options: RunOptions): Promise<Running> {
   let output: Output;
   if (mode === 'nginx') {
     const applier = createNginxApplier({
-      paths: { bin: config.nginxBin, conf: config.nginxConf, ...(config.nginxPrefix && { prefix: config.nginxPrefix }) },
+      paths: {
+        bin: config.nginxBin,
+        conf: config.nginxConf,
+        ...(config.nginxPrefix && { prefix: config.nginxPrefix }),
+      },
       port: config.port,
       sslCertDir: config.sslCertDir,
       confirmTimeoutMs: config.reloadTimeoutMs,
@@ -103,7 +107,10 @@ export async function startRun(options: RunOptions): Promise<Running> {
         const outcome = await applier.apply(text, table.tlsFiles);
         if (outcome.kind === 'unchanged') return outcome;
         if (outcome.kind === 'reloaded') {
-          return { kind: 'applied', detail: { testMs: Math.round(outcome.testMs), reloadMs: Math.round(outcome.reloadMs) } };
+          return {
+            kind: 'applied',
+            detail: { testMs: Math.round(outcome.testMs), reloadMs: Math.round(outcome.reloadMs) },
+          };
         }
         return { kind: 'rejected', message: outcome.message };
       },
@@ -124,7 +131,8 @@ export async function startRun(options: RunOptions): Promise<Running> {
     templates: () => holder?.current() ?? options.templates(),
     observer: metrics.observer,
   });
-  if (!args.once) holder = watchTemplates(config.templatesDir, options.templates(), logger, () => controller.rerender());
+  if (!args.once)
+    holder = watchTemplates(config.templatesDir, options.templates(), logger, () => controller.rerender());
 
   let admin: AdminServer | undefined;
   if (!args.once) {
@@ -142,7 +150,9 @@ export async function startRun(options: RunOptions): Promise<Running> {
             if (mode !== 'nginx') return { ok: true };
             if (nginxGone) return { ok: false, reason: 'nginx exited' };
             const answer = await getFromDefaultServer(config.port, config.statusPath, 2000);
-            return answer === undefined ? { ok: false, reason: `nginx does not answer on port ${config.port}` } : { ok: true };
+            return answer === undefined
+              ? { ok: false, reason: `nginx does not answer on port ${config.port}` }
+              : { ok: true };
           },
         },
       },
@@ -156,7 +166,9 @@ export async function startRun(options: RunOptions): Promise<Running> {
   async function shutdown(code = EXIT_OK): Promise<void> {
     if (ending) return;
     ending = true;
-    await controller.stop().catch((error: unknown) => logger.error({ err: error }, 'stopping the source failed'));
+    await controller
+      .stop()
+      .catch((error: unknown) => logger.error({ err: error }, 'stopping the source failed'));
     await Promise.all([holder?.close(), admin?.close()]);
     await nginx?.stop();
     finish(code);

@@ -10,16 +10,27 @@ export interface TemplateHolder {
   close(): Promise<void>;
 }
 
-export function watchTemplates(dir: string, initial: Templates, logger: Logger, onChange: () => void): TemplateHolder {
+export function watchTemplates(
+  dir: string,
+  initial: Templates,
+  logger: Logger,
+  onChange: () => void,
+): TemplateHolder {
   let templates = initial;
-  const watcher = watch(dir, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 } });
+  const watcher = watch(dir, {
+    ignoreInitial: true,
+    awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 },
+  });
   const reload = (): void => {
     try {
       templates = loadTemplates(dir);
       logger.info({ dir }, 'templates reloaded');
       onChange();
     } catch (error) {
-      logger.error({ dir, reason: (error as Error).message }, 'templates not reloaded; the previous ones stay in use');
+      logger.error(
+        { dir, reason: (error as Error).message },
+        'templates not reloaded; the previous ones stay in use',
+      );
     }
   };
   watcher.on('add', reload).on('change', reload).on('unlink', reload);

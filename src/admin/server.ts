@@ -45,13 +45,21 @@ export function adminHandlers(deps: AdminDeps): Record<string, Handler> {
       const results = await Promise.all(
         Object.entries(deps.checks).map(async ([name, check]) => [name, await check()] as const),
       );
-      const failing = results.filter(([, h]) => !h.ok).map(([name, h]) => `${name}: ${h.reason ?? 'failing'}`);
+      const failing = results
+        .filter(([, h]) => !h.ok)
+        .map(([name, h]) => `${name}: ${h.reason ?? 'failing'}`);
       if (failing.length === 0) send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
       else send(res, 503, 'text/plain; charset=utf-8', `${failing.join('\n')}\n`);
     },
     '/readyz': async (_req, res) => {
       if (deps.state.ready) send(res, 200, 'text/plain; charset=utf-8', 'ready\n');
-      else send(res, 503, 'text/plain; charset=utf-8', 'not ready: the first full list has not been applied yet\n');
+      else
+        send(
+          res,
+          503,
+          'text/plain; charset=utf-8',
+          'not ready: the first full list has not been applied yet\n',
+        );
     },
     '/metrics': async (_req, res) => {
       send(res, 200, deps.registry.contentType, await deps.registry.metrics());

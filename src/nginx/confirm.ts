@@ -7,7 +7,11 @@ export const VERSION_PATH = '/_dispatcher/config-version';
 export const INTERNAL_HOST = '_dispatcher-internal';
 
 /** GET on nginx's default server over loopback: the body when it answers 200, else undefined. */
-export function getFromDefaultServer(port: number, path: string, timeoutMs = 1000): Promise<string | undefined> {
+export function getFromDefaultServer(
+  port: number,
+  path: string,
+  timeoutMs = 1000,
+): Promise<string | undefined> {
   return new Promise((resolve) => {
     const req = request(
       {

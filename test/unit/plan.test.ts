@@ -25,8 +25,19 @@ function ns(name: string, hosts: unknown, createdAt = '2020-01-01T00:00:00Z'): K
   });
 }
 
-function app(namespaceName: string, name: string, ip: string, paths: unknown[], ports = [3000, 8080]): KubeObject {
-  return pod(namespaceName, name, { ip, ports, labels: ROUTABLE, annotations: { [PATHS]: JSON.stringify(paths) } });
+function app(
+  namespaceName: string,
+  name: string,
+  ip: string,
+  paths: unknown[],
+  ports = [3000, 8080],
+): KubeObject {
+  return pod(namespaceName, name, {
+    ip,
+    ports,
+    labels: ROUTABLE,
+    annotations: { [PATHS]: JSON.stringify(paths) },
+  });
 }
 
 function route(objects: KubeObject[], env: Record<string, string> = {}): RoutingTable {
@@ -167,7 +178,10 @@ describe('plan: ownership', () => {
 
   it('gives a contested (host, path) to the oldest namespace and reports the newer one', () => {
     const table = cluster();
-    expect(locationsOf(table)).toEqual(['shared.example.com/ -> owner', 'shared.example.com/api -> newcomer']);
+    expect(locationsOf(table)).toEqual([
+      'shared.example.com/ -> owner',
+      'shared.example.com/api -> newcomer',
+    ]);
     expect(table.diagnostics).toContainEqual(
       expect.objectContaining({
         object: 'Namespace newcomer',
@@ -233,7 +247,10 @@ describe('plan: SSL hosts', () => {
   const sslEnv = { SSL_CERT: '/certs/default.crt', SSL_KEY: '/certs/default.key', SSL_CERT_DIR: '/var/ssl' };
 
   it('leaves SSL hosts out with a warning when SSL is not enabled', () => {
-    const table = route([ns('s', sslHost()), secret('s', 'routing', { 'tls.crt': pair.cert, 'tls.key': pair.key })]);
+    const table = route([
+      ns('s', sslHost()),
+      secret('s', 'routing', { 'tls.crt': pair.cert, 'tls.key': pair.key }),
+    ]);
     expect(table.servers.map((s) => s.host)).toEqual(['plain.example.com']);
     expect(table.diagnostics).toContainEqual(
       expect.objectContaining({ object: 'Namespace s', reason: expect.stringContaining('SSL is disabled') }),
@@ -265,8 +282,16 @@ describe('plan: SSL hosts', () => {
   it.each([
     ['no routing secret', [] as KubeObject[], 'no routing secret'],
     ['a missing field', [secret('s', 'routing', { 'tls.crt': pair.cert })], 'tls.key'],
-    ['a key that does not match the certificate', [secret('s', 'routing', { 'tls.crt': pair.cert, 'tls.key': other.key })], ''],
-    ['a certificate that is not PEM', [secret('s', 'routing', { 'tls.crt': 'garbage', 'tls.key': pair.key })], ''],
+    [
+      'a key that does not match the certificate',
+      [secret('s', 'routing', { 'tls.crt': pair.cert, 'tls.key': other.key })],
+      '',
+    ],
+    [
+      'a certificate that is not PEM',
+      [secret('s', 'routing', { 'tls.crt': 'garbage', 'tls.key': pair.key })],
+      '',
+    ],
   ])('leaves an SSL host out when it has %s, and keeps the others', (_case, extra, reason) => {
     const table = route([ns('s', sslHost()), ...extra], sslEnv);
     expect(table.servers.map((s) => s.host)).toEqual(['plain.example.com']);
