@@ -7,6 +7,7 @@ import type { TlsFile } from '../types.js';
 import { removeStaleTlsFiles, writeTlsFiles } from './certs.js';
 import { waitForVersion } from './confirm.js';
 import { type NginxPaths, preparePrefix, type RunningNginx, runNginx, testConfig } from './process.js';
+import { listWorkers, waitForOldWorkers } from './workers.js';
 
 export type ApplyOutcome =
   | { kind: 'unchanged' }
@@ -77,10 +78,14 @@ export function createNginxApplier(options: NginxApplierOptions): NginxApplier {
         return { kind: 'rejected', message: check.output };
       }
       await rename(candidate, paths.conf);
+      const oldWorkers = await listWorkers(master.pid);
       const reloadStart = performance.now();
       master.signal('SIGHUP');
       liveText = text;
-      const confirmed = await waitForVersion(options.port, version, options.confirmTimeoutMs);
+      // Served by a new worker, and no old worker accepts any more: only the new version answers.
+      const confirmed =
+        (await waitForVersion(options.port, version, options.confirmTimeoutMs)) &&
+        (await waitForOldWorkers(master.pid, oldWorkers, options.confirmTimeoutMs));
       if (!confirmed) {
         liveText = undefined; // unknown what serves now: the next render tries again
         return {

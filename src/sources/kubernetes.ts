@@ -86,8 +86,14 @@ interface Informer {
 export function createKubernetesSource(options: KubernetesSourceOptions): Source {
   const api = options.kubeconfig.makeApiClient(CoreV1Api);
   const failing = new Map<ObjectKind, string>();
+  const backoffs = new Map<ObjectKind, number>();
+  /** A list or a watch of `kind` works again: it is healthy and its next failure retries quickly. */
+  const recovered = (kind: ObjectKind): void => {
+    failing.delete(kind);
+    backoffs.delete(kind);
+  };
   const watcher = new BoundedWatch(options.kubeconfig, options.rewatchEveryMs ?? 5 * 60_000, (path) => {
-    for (const [kind, p] of Object.entries(paths)) if (p === path) failing.delete(kind as ObjectKind);
+    for (const [kind, p] of Object.entries(paths)) if (p === path) recovered(kind as ObjectKind);
   });
   const minBackoff = options.minBackoffMs ?? 500;
   const maxBackoff = options.maxBackoffMs ?? 30_000;
@@ -122,11 +128,9 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Source
     listed: () => void,
     failed: (error: unknown) => boolean,
   ): Informer {
-    let backoff = minBackoff;
     const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
       const result = await lists[kind]();
-      backoff = minBackoff;
-      failing.delete(kind);
+      recovered(kind);
       listed();
       return result;
     };
@@ -145,10 +149,11 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Source
     watch.on('delete', emit('deleted'));
     watch.on('error', (error: unknown) => {
       if (stopped || failed(error)) return;
+      const backoff = backoffs.get(kind) ?? minBackoff;
       failing.set(kind, describeError(error));
       sink.problem('watch failed; retrying', { kind, reason: describeError(error), retryInMs: backoff });
       later(backoff, () => void watch.start().catch(() => undefined));
-      backoff = Math.min(backoff * 2, maxBackoff);
+      backoffs.set(kind, Math.min(backoff * 2, maxBackoff));
     });
     return { kind, watch };
   }
