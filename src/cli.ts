@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { helpText, loadConfig, parseArgs } from './config.js';
 import { createLogger } from './log.js';
 import { loadTemplates, type Templates } from './render.js';
-import { EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, startRun } from './run.js';
+import { EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, type Running, startRun } from './run.js';
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const parsed = parseArgs(argv);
@@ -33,24 +33,38 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return EXIT_CONFIG;
   }
   const logger = createLogger(config.logLevel);
-  const running = await startRun({
-    args: parsed.args,
-    config,
-    env,
-    logger,
-    templates: () => templates,
-    print: (text) => process.stdout.write(text),
-  });
+  // Signals are handled from the start: a SIGTERM while the first list is pending still ends the run.
+  let running: Running | undefined;
+  let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'shutting down');
-    void running.shutdown();
+    signalled = true;
+    void running?.shutdown();
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  const code = await running.done;
-  process.off('SIGTERM', onSignal);
-  process.off('SIGINT', onSignal);
-  return code;
+  try {
+    const started = await startRun({
+      args: parsed.args,
+      config,
+      env,
+      logger,
+      templates: () => templates,
+      print: (text) => process.stdout.write(text),
+      onRunning: (handle) => {
+        running = handle;
+        if (signalled) void handle.shutdown();
+      },
+    });
+    return await started.done;
+  } catch (error) {
+    // nginx could not start (bad binary, port taken, configuration refused): nothing to run.
+    logger.fatal({ reason: error instanceof Error ? error.message : String(error) }, 'cannot start');
+    return EXIT_RUNTIME;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
 }
 
 function isEntryPoint(): boolean {

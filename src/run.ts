@@ -28,6 +28,8 @@ export interface RunOptions {
   templates: () => Templates;
   /** Where mock mode prints configurations (stdout). */
   print: (text: string) => void;
+  /** Receives the run as soon as it can be shut down, before the first list completes (signals). */
+  onRunning?: (running: Running) => void;
 }
 
 export interface Running {
@@ -184,14 +186,20 @@ export async function startRun(options: RunOptions): Promise<Running> {
       .finally(() => finish(EXIT_RUNTIME));
   });
 
+  const running: Running = { controller, adminPort: admin?.port, done, shutdown: () => shutdown(EXIT_OK) };
+  options.onRunning?.(running);
   try {
-    const first = await controller.start();
-    if (args.once) await shutdown(first.kind === 'rejected' ? EXIT_RUNTIME : EXIT_OK);
+    // A shutdown while the first list is still pending (API unreachable) must not wait for it.
+    const first = await Promise.race([controller.start(), done.then(() => undefined)]);
+    if (args.once && first) await shutdown(first.kind === 'rejected' ? EXIT_RUNTIME : EXIT_OK);
   } catch (error) {
     logger.error({ err: error instanceof Error ? error.message : String(error) }, 'cannot start');
-    ending = true;
-    await Promise.all([holder?.close(), admin?.close(), nginx?.stop()]);
-    finish(EXIT_RUNTIME);
+    if (!ending) {
+      ending = true;
+      await controller.stop().catch(() => undefined);
+      await Promise.all([holder?.close(), admin?.close(), nginx?.stop()]);
+      finish(EXIT_RUNTIME);
+    }
   }
-  return { controller, adminPort: admin?.port, done, shutdown: () => shutdown(EXIT_OK) };
+  return running;
 }
