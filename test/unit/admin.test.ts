@@ -5,41 +5,15 @@ import { createMetrics, diagnosticCategory } from '../../src/admin/metrics.js';
 import { escapeHtml, routesPage } from '../../src/admin/page.js';
 import { routesView } from '../../src/admin/routes-view.js';
 import { type AdminServer, type Health, startAdminServer } from '../../src/admin/server.js';
-import { loadConfig } from '../../src/config.js';
 import type { ControllerState } from '../../src/controller.js';
 import { routeObjects } from '../../src/pipeline.js';
-import type { Config, KubeObject, RoutingTable } from '../../src/types.js';
-import { namespace, pod, secret } from '../support/kube-objects.js';
+import type { RoutingTable } from '../../src/types.js';
+import { app, testConfig as config, HOSTS, ns, PATHS } from '../support/cluster.js';
+import { secret } from '../support/kube-objects.js';
 import { selfSigned } from '../support/tls.js';
 
-const ROUTABLE = { 'github.com/30x.dispatcher.routable': 'true' };
-const HOSTS = 'github.com/30x.dispatcher.hosts';
-const PATHS = 'github.com/30x.dispatcher.paths';
 /** base64 of the api key `secret`: the value the header must carry, and a secret itself. */
 const API_KEY_B64 = 'c2VjcmV0';
-
-function config(env: Record<string, string> = {}): Config {
-  const loaded = loadConfig(env, () => true);
-  if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  return loaded.config;
-}
-
-function ns(name: string, hosts: unknown, createdAt = '2020-01-01T00:00:00Z'): KubeObject {
-  return namespace(name, {
-    labels: ROUTABLE,
-    annotations: { [HOSTS]: JSON.stringify(hosts) },
-    creationTimestamp: createdAt,
-  });
-}
-
-function app(namespaceName: string, name: string, ip: string, paths: unknown[], ports = [3000]): KubeObject {
-  return pod(namespaceName, name, {
-    ip,
-    ports,
-    labels: ROUTABLE,
-    annotations: { [PATHS]: JSON.stringify(paths) },
-  });
-}
 
 const pair = selfSigned('secure.example.com');
 const sslEnv = { SSL_CERT: '/certs/default.crt', SSL_KEY: '/certs/default.key', SSL_CERT_DIR: '/var/ssl' };

@@ -1,44 +1,11 @@
 // The routing table of SPEC section 3, built from objects as the cluster sends them.
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { routeObjects } from '../../src/pipeline.js';
 import { upstreamName } from '../../src/plan.js';
-import type { Config, KubeObject, RoutingTable } from '../../src/types.js';
-import { namespace, pod, secret } from '../support/kube-objects.js';
+import type { KubeObject, RoutingTable } from '../../src/types.js';
+import { app, testConfig as config, HOSTS, ns } from '../support/cluster.js';
+import { namespace, secret } from '../support/kube-objects.js';
 import { selfSigned } from '../support/tls.js';
-
-const ROUTABLE = { 'github.com/30x.dispatcher.routable': 'true' };
-const HOSTS = 'github.com/30x.dispatcher.hosts';
-const PATHS = 'github.com/30x.dispatcher.paths';
-
-function config(env: Record<string, string> = {}): Config {
-  const loaded = loadConfig(env, () => true);
-  if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  return loaded.config;
-}
-
-function ns(name: string, hosts: unknown, createdAt = '2020-01-01T00:00:00Z'): KubeObject {
-  return namespace(name, {
-    labels: ROUTABLE,
-    annotations: { [HOSTS]: typeof hosts === 'string' ? hosts : JSON.stringify(hosts) },
-    creationTimestamp: createdAt,
-  });
-}
-
-function app(
-  namespaceName: string,
-  name: string,
-  ip: string,
-  paths: unknown[],
-  ports = [3000, 8080],
-): KubeObject {
-  return pod(namespaceName, name, {
-    ip,
-    ports,
-    labels: ROUTABLE,
-    annotations: { [PATHS]: JSON.stringify(paths) },
-  });
-}
 
 function route(objects: KubeObject[], env: Record<string, string> = {}): RoutingTable {
   return routeObjects(objects, config(env));
@@ -52,10 +19,16 @@ describe('plan: hosts × paths', () => {
   it('exposes every path of every pod on every host of its namespace, one upstream per (namespace, basePath)', () => {
     const table = route([
       ns('shop', { 'h1.example.com': {}, 'h2.example.com': {} }),
-      app('shop', 'web-1', '10.0.0.1', [
-        { basePath: '/', containerPort: '3000' },
-        { basePath: '/nodejs', containerPort: 8080 },
-      ]),
+      app(
+        'shop',
+        'web-1',
+        '10.0.0.1',
+        [
+          { basePath: '/', containerPort: '3000' },
+          { basePath: '/nodejs', containerPort: 8080 },
+        ],
+        [3000, 8080],
+      ),
     ]);
     expect(locationsOf(table)).toEqual([
       'h1.example.com/ -> shop',
@@ -216,11 +189,17 @@ describe('plan: ownership', () => {
       ns('a', { 'x.example.com': {} }, older),
       secret('a', 'routing', { 'api-key': 'k' }),
       app('a', 'p1', '10.0.0.1', [{ basePath: '/', containerPort: 3000 }]),
-      app('b', 'p2', '10.0.0.2', [
-        { basePath: '/', containerPort: 3000 },
-        { basePath: '/b', containerPort: 8080, targetPath: '/v1' },
-      ]),
-      app('b', 'p3', '10.0.0.3', [{ basePath: '/b', containerPort: 8080, weight: 2 }]),
+      app(
+        'b',
+        'p2',
+        '10.0.0.2',
+        [
+          { basePath: '/', containerPort: 3000 },
+          { basePath: '/b', containerPort: 8080, targetPath: '/v1' },
+        ],
+        [3000, 8080],
+      ),
+      app('b', 'p3', '10.0.0.3', [{ basePath: '/b', containerPort: 8080, weight: 2 }], [8080]),
     ];
     const expected = JSON.stringify(route(objects));
     for (let i = 0; i < 20; i += 1) {

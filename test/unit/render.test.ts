@@ -1,8 +1,3 @@
-// render: routing tables built by hand → nginx.conf. Every configuration rendered here is also
-// checked by the real `nginx -t`, except those with active health checks: their `check` directives
-// need nginx_upstream_check_module, which Debian's nginx lacks (SPEC 3, "Health checks"), so for
-// 'active' the text is asserted and nginx -t runs on the other modes.
-import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +19,7 @@ import type {
   UpstreamServer,
 } from '../../src/types.js';
 import { checkConfig } from '../support/nginx.js';
+import { selfSigned } from '../support/tls.js';
 
 // ------------------------------------------------------------------ building tables by hand
 
@@ -233,7 +229,6 @@ const EXPECTED_PROXY_HEADERS = [
 // ------------------------------------------------------------------ setup
 
 let templates: Templates;
-let certDir: string;
 let cert: string;
 let key: string;
 
@@ -251,34 +246,9 @@ async function renderChecked(
 
 beforeAll(() => {
   templates = loadTemplates(bundledTemplatesDir);
-  certDir = mkdtempSync(join(tmpdir(), 'dispatcher-render-certs-'));
-  cert = join(certDir, 'server.crt');
-  key = join(certDir, 'server.key');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=render-test',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-});
-
-afterAll(() => {
-  rmSync(certDir, { recursive: true, force: true });
+  const pair = selfSigned('render-test');
+  cert = pair.certPath;
+  key = pair.keyPath;
 });
 
 // ------------------------------------------------------------------ tests
