@@ -208,4 +208,42 @@ current-context: x
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('watch failed; retrying');
   });
+
+  it('in mock mode without --once, prints a new configuration when a manifest changes', async () => {
+    const dir = await makePrefix();
+    const manifest = (host: string) => `apiVersion: v1
+kind: Namespace
+metadata:
+  name: watched
+  labels: {github.com/30x.dispatcher.routable: "true"}
+  annotations: {github.com/30x.dispatcher.hosts: '{"${host}": {}}'}
+`;
+    await writeFile(join(dir, 'ns.yaml'), manifest('first.example.com'));
+    const child = spawn(process.execPath, [cli, '--manifests', dir, '--mock'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        ADMIN_PORT: String(await freePort()),
+        ADMIN_BIND: '127.0.0.1',
+        BATCH_WINDOW_MS: '100',
+      },
+    });
+    let stdout = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const finished = collect(child);
+    const waitForOutput = async (text: string) => {
+      const deadline = Date.now() + 20_000;
+      while (!stdout.includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      return stdout.includes(text);
+    };
+    expect(await waitForOutput('server_name "first.example.com";')).toBe(true);
+    await writeFile(join(dir, 'ns.yaml'), manifest('second.example.com'));
+    expect(await waitForOutput('server_name "second.example.com";')).toBe(true);
+    child.kill('SIGTERM');
+    const result = await finished;
+    await rm(dir, { recursive: true, force: true });
+    expect(result.code).toBe(0);
+    expect(stdout.match(/^# dispatcher config-version:/gm)).toHaveLength(2);
+  });
 });
