@@ -1,11 +1,14 @@
 // Structured JSON logs on stderr (stdout carries the configuration in mock mode).
-import { destination, type Logger, pino } from 'pino';
+import { type DestinationStream, destination, type Logger, pino } from 'pino';
 import type { Config, Diagnostic } from './types.js';
 
 export type { Logger };
 
-export function createLogger(level: Config['logLevel'] = 'info'): Logger {
-  return pino({ level, base: { name: 'dispatcher' } }, destination({ fd: 2, sync: true }));
+export function createLogger(
+  level: Config['logLevel'] = 'info',
+  stream: DestinationStream = destination({ fd: 2, sync: true }),
+): Logger {
+  return pino({ level, base: { name: 'dispatcher' } }, stream);
 }
 
 /** One line per diagnostic: the object, the field and the reason (never a secret value). */

@@ -116,6 +116,8 @@ export interface LocationView {
   apiKey: Quoted | null;
   /** nginx variable holding the API-key header, without `$`: `http_x_routing_api_key`. */
   apiKeyVariable: string;
+  /** The owning namespace's API key is unusable: every request gets 403 (fail closed). */
+  deny: boolean;
 }
 
 export interface DefaultLocationView {
@@ -470,6 +472,7 @@ function serverView(server: Server, context: ServerContext): ServerView {
       proxyPass: quoteNginx(`http://${nginxToken(location.upstream)}${location.targetPath ?? ''}`),
       apiKey: location.apiKey === undefined ? null : quoteNginx(location.apiKey),
       apiKeyVariable: context.apiKeyVariable,
+      deny: location.deny === true,
     })),
     defaultLocation: server.defaultLocation ? context.defaultLocation : null,
   };

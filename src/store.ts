@@ -1,5 +1,6 @@
 // The store keeps what the model made of every object, keyed kind/namespace/name, and tells the
 // caller whether an event changed anything routing depends on.
+import { objectKey } from './kinds.js';
 import type { ModelConfig } from './model/config.js';
 import { toNamespace } from './model/namespace.js';
 import { toPod } from './model/pod.js';
@@ -43,8 +44,7 @@ type AnyEntry = Entry<NamespaceInfo> | Entry<PodInfo> | Entry<SecretInfo>;
 export function createStore(cfg: ModelConfig, selector: Selector): Store {
   const entries = new Map<string, { kind: ObjectKind; entry: AnyEntry }>();
 
-  const keyOf = (kind: ObjectKind, object: KubeObject): string =>
-    `${kind}/${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+  const keyOf = objectKey;
 
   function convert(kind: ObjectKind, object: KubeObject): AnyEntry {
     const converted =

@@ -104,6 +104,11 @@ export interface SecretInfo {
   namespace: string;
   /** base64 of the api-key field's value: what the API-key header must equal. */
   apiKey?: string;
+  /**
+   * The api-key field is there but unusable (not base64, too long): the namespace's locations then
+   * deny every request until it is fixed, rather than serve without the check it asked for.
+   */
+  apiKeyRejected?: boolean;
   /** Every field with a valid name, value base64-encoded as in `data`. Never logged. */
   fields: Record<string, string>;
 }
@@ -141,6 +146,8 @@ export interface Location {
   targetPath?: string;
   /** Header value required (base64 of the namespace's api key); absent: no check. */
   apiKey?: string;
+  /** Answer 403 to every request: the owning namespace's API key is unusable (fail closed). */
+  deny?: boolean;
   /** Pod names (namespace-local) behind it, sorted. */
   pods: string[];
 }

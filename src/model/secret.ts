@@ -4,6 +4,15 @@ import type { ModelConfig } from './config.js';
 import { isPlainObject, jsonKind, keyField, metadataOf } from './fields.js';
 import { checkBase64, checkDnsLabel, checkSecretFieldName, describeObject } from './validate.js';
 
+/**
+ * An API key travels as one quoted nginx argument, and nginx refuses arguments over 4096 bytes: a
+ * longer key could make nginx -t refuse every tenant's configuration. 1 KiB (1368 base64
+ * characters) is far beyond any real key.
+ */
+export const MAX_API_KEY_BYTES = 1024;
+
+const DENY_NOTE = '; every location of the namespace answers 403 until the API key is fixed';
+
 export function toSecret(obj: KubeObject, cfg: ModelConfig): Converted<SecretInfo> {
   const metadata = metadataOf(obj);
   if (metadata.name !== cfg.apiKeySecretName) return { value: null, diagnostics: [] };
@@ -20,6 +29,7 @@ export function toSecret(obj: KubeObject, cfg: ModelConfig): Converted<SecretInf
   }
 
   const fields = new Map<string, string>();
+  let apiKeyRejected = false;
   for (const [section, encode] of [
     ['data', (v: string) => checkBase64(v)],
     ['stringData', (v: string) => ({ ok: true as const, value: Buffer.from(v, 'utf8').toString('base64') })],
@@ -40,10 +50,21 @@ export function toSecret(obj: KubeObject, cfg: ModelConfig): Converted<SecretInf
       // The reason names the problem only: the value is secret, even when malformed.
       const encoded =
         typeof value === 'string' ? encode(value) : { ok: false as const, reason: 'is not a string' };
+      const isApiKey = name.value === cfg.apiKeySecretField;
+      // stringData wins over data: the last occurrence of a field decides, valid or not.
       if (!encoded.ok) {
-        report(field, `value ${encoded.reason}; field ignored`);
+        fields.delete(name.value);
+        apiKeyRejected ||= isApiKey;
+        report(field, `value ${encoded.reason}; field ignored${isApiKey ? DENY_NOTE : ''}`);
         continue;
       }
+      if (isApiKey && Buffer.byteLength(encoded.value, 'base64') > MAX_API_KEY_BYTES) {
+        fields.delete(name.value);
+        apiKeyRejected = true;
+        report(field, `value longer than ${MAX_API_KEY_BYTES} bytes; field ignored${DENY_NOTE}`);
+        continue;
+      }
+      if (isApiKey) apiKeyRejected = false;
       fields.set(name.value, encoded.value);
     }
   }
@@ -57,6 +78,7 @@ export function toSecret(obj: KubeObject, cfg: ModelConfig): Converted<SecretInf
     value: {
       namespace: namespace.value,
       ...(apiKey !== undefined && apiKey !== '' && { apiKey }),
+      ...(apiKeyRejected && { apiKeyRejected }),
       fields: sorted,
     },
     diagnostics,

@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { parseAllDocuments } from 'yaml';
-import { isRoutingKind } from '../kinds.js';
+import { isRoutingKind, objectKey } from '../kinds.js';
 import type { KubeObject, ObjectKind } from '../types.js';
 import type { Source, SourceSink } from './source.js';
 
@@ -39,18 +39,31 @@ export function parseManifest(file: string, text: string): ManifestFile {
   const list = Array.isArray(docs) ? docs : [docs];
   list.forEach((doc, index) => {
     const at = list.length > 1 ? `${file} (document ${index + 1})` : file;
-    if (doc.errors.length > 0) {
+    const first = doc.errors[0];
+    if (first) {
       problems.push({
         file: at,
-        reason: `invalid YAML/JSON: ${doc.errors[0]?.message.split('\n')[0] ?? ''}`,
+        // The error's code and line only: its message may quote the offending text (a secret?).
+        reason: `invalid YAML/JSON (${first?.code ?? 'error'} at line ${lineOf(text, first?.pos[0] ?? 0)})`,
       });
       return;
     }
-    const value: unknown = doc.toJS();
+    let value: unknown;
+    try {
+      value = doc.toJS();
+    } catch {
+      // yaml's message names the unresolved alias, which may be a secret value written unquoted.
+      problems.push({ file: at, reason: 'document cannot be resolved (an alias without its anchor?)' });
+      return;
+    }
     if (value === null || value === undefined) return;
     collect(value, at, objects, problems);
   });
   return { file, objects, problems };
+}
+
+function lineOf(text: string, offset: number): number {
+  return text.slice(0, offset).split('\n').length;
 }
 
 function collect(value: unknown, at: string, objects: KubeObject[], problems: ManifestProblem[]): void {
@@ -96,7 +109,7 @@ function indexObjects(objects: readonly KubeObject[]): FileObjects {
   const index: FileObjects = new Map();
   for (const object of objects) {
     if (!isRoutingKind(object.kind)) continue;
-    const key = `${object.kind}/${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+    const key = objectKey(object.kind, object);
     index.set(key, { kind: object.kind, object, text: JSON.stringify(object) });
   }
   return index;

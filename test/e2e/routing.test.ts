@@ -17,6 +17,8 @@ const HOSTS = 'github.com/30x.dispatcher.hosts';
 const PATHS = 'github.com/30x.dispatcher.paths';
 const API_KEY = 'supersecret';
 const API_KEY_HEADER_VALUE = Buffer.from(API_KEY).toString('base64');
+/** Over the 1 KiB bound of API keys: refused, so its namespace denies every request. */
+const TOO_LONG_KEY = 'k'.repeat(2000);
 
 interface PathEntry {
   basePath: string;
@@ -106,6 +108,7 @@ describe('routing through a real nginx', () => {
   let younger: Backend;
   let youngerExtra: Backend;
   let fallback: Backend;
+  let brokenKey: Backend;
 
   async function backend(host: string, name: string): Promise<Backend> {
     const b = await startBackend({ host, name });
@@ -144,6 +147,9 @@ describe('routing through a real nginx', () => {
       routableNamespace('z-elder', ['shared.test'], '2023-01-01T00:00:00Z'),
       podOn('z-elder', elder, [{ basePath: '/' }]),
       routableNamespace('nopods', ['empty.test'], '2024-01-04T00:00:00Z'),
+      routableNamespace('broken-key', ['broken-key.test'], '2024-01-05T00:00:00Z'),
+      secret('broken-key', 'routing', { 'api-key': TOO_LONG_KEY }),
+      podOn('broken-key', brokenKey, [{ basePath: '/' }]),
     ];
   }
 
@@ -181,6 +187,7 @@ describe('routing through a real nginx', () => {
     younger = await backend('127.0.0.13', 'younger-web');
     youngerExtra = await backend('127.0.0.14', 'younger-extra');
     fallback = await backend('127.0.0.15', 'fallback');
+    brokenKey = await backend('127.0.0.16', 'broken-key-web');
     port = await freePort();
     nginx = await startNginx(renderedConfig(cluster(), { PORT: String(port) }));
   });
@@ -273,6 +280,13 @@ describe('routing through a real nginx', () => {
     it('an API-key-protected location reaches its own pod', async () => {
       const echo = await echoFrom('keyed.test', '/api/items', { 'X-ROUTING-API-KEY': API_KEY_HEADER_VALUE });
       expect(echo.pod).toBe('vault-api');
+    });
+
+    it('fails closed: a namespace whose API key is refused (too long) answers 403 to everyone', async () => {
+      expect((await get('broken-key.test', '/')).status).toBe(403);
+      const sent = { 'X-ROUTING-API-KEY': Buffer.from(TOO_LONG_KEY).toString('base64') };
+      expect((await get('broken-key.test', '/', sent)).status).toBe(403);
+      expect(brokenKey.connections).toBe(0);
     });
 
     it('closes the connection without an answer for unknown hosts', async () => {

@@ -64,12 +64,33 @@ describe('toSecret', () => {
 
   it('drops values that are not strings, without showing them', () => {
     const result = convert(secret({ 'api-key': 12345678 }, { stringData: { pin: { code: 987654 } } }));
-    expect(result.value).toEqual({ namespace: 'team-a', fields: {} });
+    // An api-key that is there but unusable fails closed: the namespace denies every request.
+    expect(result.value).toEqual({ namespace: 'team-a', fields: {}, apiKeyRejected: true });
     expect(result.diagnostics.map((d) => [d.field, d.reason])).toEqual([
-      ['data["api-key"]', 'value is not a string; field ignored'],
+      [
+        'data["api-key"]',
+        'value is not a string; field ignored; every location of the namespace answers 403 until the API key is fixed',
+      ],
       ['stringData["pin"]', 'value is not a string; field ignored'],
     ]);
     expect(JSON.stringify(result.diagnostics)).not.toMatch(/12345678|987654/);
+  });
+
+  it('refuses an API key over 1 KiB (nginx refuses arguments over 4 KiB) and fails closed', () => {
+    const result = convert(secret({ 'api-key': b64('k'.repeat(1025)), other: b64('x'.repeat(5000)) }));
+    expect(result.value?.apiKey).toBeUndefined();
+    expect(result.value?.apiKeyRejected).toBe(true);
+    expect(result.value?.fields).toEqual({ other: b64('x'.repeat(5000)) });
+    expect(result.diagnostics.map((d) => d.reason)).toEqual([
+      'value longer than 1024 bytes; field ignored; every location of the namespace answers 403 until the API key is fixed',
+    ]);
+    expect(convert(secret({ 'api-key': b64('k'.repeat(1024)) })).value?.apiKey).toBe(b64('k'.repeat(1024)));
+  });
+
+  it('lets a valid stringData api-key win over an invalid data one', () => {
+    const result = convert(secret({ 'api-key': 'not base64!' }, { stringData: { 'api-key': 'plain' } }));
+    expect(result.value?.apiKey).toBe(b64('plain'));
+    expect(result.value?.apiKeyRejected).toBeUndefined();
   });
 
   it.each(['a/b', 'a b', 'a;b', 'é', '', '..', 'x'.repeat(254)])(
