@@ -15,10 +15,9 @@ export interface KubeObject {
     deletionTimestamp?: string | Date;
     resourceVersion?: string;
   };
-  // biome-ignore lint/suspicious/noExplicitAny: spec/status/data of untrusted objects are parsed defensively by the model
-  spec?: any;
-  // biome-ignore lint/suspicious/noExplicitAny: see spec
-  status?: any;
+  /** Untrusted: the model reads it field by field, checking each type. */
+  spec?: unknown;
+  status?: unknown;
   data?: Record<string, string>;
   stringData?: Record<string, string>;
 }
