@@ -1,0 +1,160 @@
+// Figure 4: reloads. (a) Per size, what one reload costs nginx: `nginx -t` of the configuration and
+// the reload itself (SIGHUP → the new workers serve the new version), with the upstream count, since
+// nginx's parse time grows with the square of it. (b) Through the live controller: events that
+// change nothing routable cause no reload; a burst of routable changes inside one window, one.
+import { freePort } from '../test/support/nginx.js';
+import { freshVersion, pipelineFor, withVersion } from './configs.js';
+import type { LiveCluster } from './live-cluster.js';
+import { applyTimed, startRenderedNginx } from './nginx.js';
+import { type FigureResult, mmm, type Row, roundSummary, summarize } from './stats.js';
+import {
+  buildCluster,
+  bumpRestart,
+  NOMINAL_PORTS,
+  namespaceName,
+  SIZES,
+  setReady,
+  sizeLabel,
+  upstreamCount,
+} from './workload.js';
+
+export async function reloadCostFigure(options: { runs: number }): Promise<FigureResult> {
+  const rows: Row[] = [];
+  const sizes: Record<string, unknown>[] = [];
+  for (const size of SIZES) {
+    const port = await freePort();
+    const { text } = pipelineFor(buildCluster(size, NOMINAL_PORTS), port).renderNow();
+    const nginx = await startRenderedNginx(text, port, `nginx for ${sizeLabel(size)}`);
+    const tests: number[] = [];
+    const reloads: number[] = [];
+    try {
+      for (let run = 0; run < options.runs; run++) {
+        const timed = await applyTimed(nginx, port, withVersion(text, freshVersion()));
+        tests.push(timed.testMs);
+        reloads.push(timed.reloadMs);
+      }
+    } finally {
+      await nginx.stop();
+    }
+    const test = summarize(tests);
+    const reload = summarize(reloads);
+    rows.push({
+      figure: 4,
+      name: `nginx -t / reload, ${sizeLabel(size)} (${upstreamCount(size)} upstreams), min/median/max`,
+      value: `-t ${mmm(test)}; reload ${mmm(reload)}`,
+      target: '',
+      met: null,
+    });
+    sizes.push({
+      size: sizeLabel(size),
+      upstreams: upstreamCount(size),
+      configBytes: Buffer.byteLength(text),
+      testMs: roundSummary(test),
+      reloadMs: roundSummary(reload),
+    });
+    process.stdout.write(
+      `  figure 4: ${sizeLabel(size)} (${upstreamCount(size)} upstreams): nginx -t ${mmm(test)}, reload ${mmm(reload)}\n`,
+    );
+  }
+  return { rows, data: { perSize: sizes } };
+}
+
+export interface ReloadCountOptions {
+  /** Events that change nothing routable. */
+  quiet: number;
+  /** Routable changes sent inside one batch window. */
+  burst: number;
+}
+
+/**
+ * (b) Counted by the controller itself (its `applied` counter: configurations nginx reloaded with).
+ * Quiet events: kubelet restart-count updates of pods, an unrelated annotation on namespaces, and a
+ * secret field no host references — the last two do change what the store holds (a render runs) but
+ * not the configuration, so nothing is reloaded. The burst marks pods not ready, then ready again.
+ */
+export async function reloadCountFigure(
+  live: LiveCluster,
+  options: ReloadCountOptions,
+): Promise<FigureResult> {
+  const { pods, namespaces } = live.cluster;
+  await live.settle();
+  const before = await live.controller.state();
+  for (let e = 0; e < options.quiet; e++) {
+    const ns = namespaceName(e % namespaces.length);
+    const secret = e % 10 === 9 ? live.api.get('Secret', ns, 'routing') : undefined;
+    if (e % 10 === 8) {
+      const namespace = live.api.get('Namespace', undefined, ns);
+      if (!namespace) throw new Error(`namespace ${ns} is gone`);
+      namespace.metadata.annotations = {
+        ...namespace.metadata.annotations,
+        'example.com/last-audit': `audit-${e}`,
+      };
+      live.update(namespace);
+    } else if (secret) {
+      secret.data = { ...secret.data, 'audit-token': Buffer.from(`token-${e}`).toString('base64') };
+      live.update(secret);
+    } else {
+      const pod = pods[(e * 7919) % pods.length];
+      if (!pod) continue;
+      bumpRestart(pod, e);
+      live.update(pod);
+    }
+  }
+  await live.settle();
+  const afterQuiet = await live.controller.state();
+  const quietReloads = afterQuiet.applied - before.applied;
+  const quietRenders = afterQuiet.renders - before.renders;
+
+  const bursts: { reloads: number; batch: number; emitMs: number; renders: number }[] = [];
+  const perNamespace = live.size.podsPerNamespace;
+  const chosen = pods
+    .map((pod, slot) => ({ pod, slot }))
+    .filter(({ slot }) => slot % perNamespace < perNamespace / 2)
+    .slice(0, options.burst);
+  // The API server stores copies: the bench's own objects change in place.
+  for (const ready of [false, true]) {
+    const start = await live.controller.state();
+    const began = performance.now();
+    for (const { pod } of chosen) {
+      setReady(pod, ready);
+      live.update(pod);
+    }
+    const emitMs = performance.now() - began;
+    await live.settle();
+    const end = await live.controller.state();
+    bursts.push({
+      reloads: end.applied - start.applied,
+      renders: end.renders - start.renders,
+      batch: end.lastBatchSize,
+      emitMs: Math.round(emitMs),
+    });
+  }
+  const quietMet = quietReloads === 0;
+  const burstMet = bursts.every((b) => b.reloads === 1);
+  process.stdout.write(
+    `  figure 4: ${options.quiet} quiet events → ${quietReloads} reloads (${quietRenders} renders); bursts of ${chosen.length} → ${bursts.map((b) => `${b.reloads} reload(s), batch ${b.batch}, sent in ${b.emitMs} ms`).join('; ')}\n`,
+  );
+  return {
+    rows: [
+      {
+        figure: 4,
+        name: `${options.quiet.toLocaleString('en')} events changing nothing routable → reloads`,
+        value: `${quietReloads} (${quietRenders} renders)`,
+        target: '0',
+        met: quietMet,
+      },
+      {
+        figure: 4,
+        name: `burst of ${chosen.length.toLocaleString('en')} routable changes in one ${live.batchWindowMs} ms window → reloads (not ready; ready again)`,
+        value: bursts.map((b) => `${b.reloads}`).join('; '),
+        target: '1 each',
+        met: burstMet,
+      },
+    ],
+    data: {
+      size: sizeLabel(live.size),
+      quiet: { events: options.quiet, reloads: quietReloads, renders: quietRenders },
+      bursts: bursts.map((b, i) => ({ ready: i === 1, changes: chosen.length, ...b })),
+    },
+  };
+}

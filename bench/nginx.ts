@@ -1,0 +1,289 @@
+// nginx instances the bench runs itself: the backend every pod address leads to, dispatcher's rendered
+// configuration without a controller, and hand-written configurations to compare against. Started
+// and reloaded through dispatcher's own src/nginx/process.ts (the same `nginx -t` and master handling).
+import { execFile, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fetchServedVersion } from '../src/nginx/confirm.js';
+import { preparePrefix, type RunningNginx, runNginx, testConfig } from '../src/nginx/process.js';
+import { configVersion } from '../src/render.js';
+import { makePrefix, nginxBin } from '../test/support/nginx.js';
+import { sleep } from './stats.js';
+
+export interface BenchNginx {
+  prefix: string;
+  conf: string;
+  master: RunningNginx;
+  /** nginx's own output, last lines. */
+  output(): string[];
+  stop(): Promise<void>;
+}
+
+const OUTPUT_LINES = 50;
+
+/** Masters still running: ended with their workers if the bench itself ends early. */
+const running = new Set<number>();
+process.once('exit', () => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL'); // runNginx starts each master in a process group of its own
+    } catch {
+      // gone already
+    }
+  }
+});
+
+/** What every hand-written configuration here shares with dispatcher's: prefix paths, no access log. */
+const COMMON_HTTP = `
+  access_log off;
+  server_tokens off;
+  client_body_temp_path "temp/client_body";
+  proxy_temp_path "temp/proxy";
+  fastcgi_temp_path "temp/fastcgi";
+  uwsgi_temp_path "temp/uwsgi";
+  scgi_temp_path "temp/scgi";`;
+
+/** Writes `text` into a fresh prefix, checks it and starts the master; `ready` decides when it serves. */
+export async function startNginxWith(
+  text: string,
+  ready: () => Promise<boolean>,
+  what: string,
+): Promise<BenchNginx> {
+  const prefix = await makePrefix();
+  await preparePrefix(prefix);
+  const conf = join(prefix, 'nginx.conf');
+  await writeFile(conf, text);
+  const paths = { bin: nginxBin(), conf, prefix };
+  const check = await testConfig(paths, conf);
+  if (!check.ok) throw new Error(`${what}: nginx -t failed: ${check.output}`);
+  const lines: string[] = [];
+  const master = await runNginx(paths, (line) => {
+    lines.push(line);
+    if (lines.length > OUTPUT_LINES) lines.shift();
+  });
+  running.add(master.pid);
+  void master.exited.then(() => running.delete(master.pid));
+  const deadline = Date.now() + 60_000;
+  while (!(await ready())) {
+    if (Date.now() > deadline) {
+      await master.stop(1000);
+      throw new Error(`${what}: nginx did not serve within 60 s: ${lines.join('\n')}`);
+    }
+    await sleep(20);
+  }
+  return {
+    prefix,
+    conf,
+    master,
+    output: () => [...lines],
+    async stop() {
+      await master.stop(5000);
+      await rm(prefix, { recursive: true, force: true });
+    },
+  };
+}
+
+/** dispatcher's configuration served by a bare nginx: ready when it serves the text's version. */
+export function startRenderedNginx(text: string, port: number, what: string): Promise<BenchNginx> {
+  const version = configVersion(text);
+  return startNginxWith(text, async () => (await fetchServedVersion(port)) === version, what);
+}
+
+/**
+ * The backend behind every pod: one nginx listening on the web and api ports of every address
+ * (0.0.0.0), answering `<address the client reached>:<port> <uri>` so that a client can tell which
+ * pod address answered and which path arrived.
+ */
+export function startBackend(ports: { web: number; api: number }): Promise<BenchNginx> {
+  const text = `worker_processes auto;
+pid "nginx.pid";
+error_log stderr;
+events {
+  worker_connections 8192;
+}
+http {${COMMON_HTTP}
+  keepalive_requests 100000;
+  server {
+    listen ${ports.web} backlog=4096;
+    listen ${ports.api} backlog=4096;
+    location / {
+      default_type text/plain;
+      return 200 "$server_addr:$server_port $request_uri\\n";
+    }
+  }
+}
+`;
+  return startNginxWith(
+    text,
+    async () => (await get(ports.web, '127.0.0.1', '/')).status === 200,
+    'backend nginx',
+  );
+}
+
+/**
+ * A minimal hand-written reverse proxy, as a person would write it for a few routes with upstream
+ * keepalive to the same pod addresses: what dispatcher's configuration is compared against. A route
+ * with `apiKey` has the same 403 check a keyed route needs.
+ */
+export function minimalProxyConfig(options: {
+  port: number;
+  routes: { host: string; servers: string[]; apiKey?: string }[];
+}): string {
+  const upstreams = options.routes
+    .map(
+      (route, i) => `
+  upstream pods_${i} {
+${route.servers.map((address) => `    server ${address};`).join('\n')}
+    keepalive 32;
+  }`,
+    )
+    .join('');
+  const servers = options.routes
+    .map(
+      (route, i) => `
+  server {
+    listen ${options.port};
+    server_name "${route.host}";
+    location / {${
+      route.apiKey === undefined
+        ? ''
+        : `
+      if ($http_x_routing_api_key != "${route.apiKey}") {
+        return 403;
+      }`
+    }
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_pass http://pods_${i};
+    }
+  }`,
+    )
+    .join('');
+  return `worker_processes auto;
+pid "nginx.pid";
+error_log stderr;
+events {
+  worker_connections 4096;
+}
+http {${COMMON_HTTP}${upstreams}
+  server {
+    listen ${options.port} default_server;
+    location / {
+      return 444;
+    }
+  }${servers}
+}
+`;
+}
+
+export interface Answer {
+  status: number;
+  body: string;
+  /** When the answer arrived (performance.now()). */
+  at: number;
+  error?: string;
+}
+
+/** One GET over a new connection to 127.0.0.1:port. Never throws: errors come back as status 0. */
+export function get(
+  port: number,
+  host: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, headers: { ...headers, Host: host }, agent: false, timeout: 5000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, at: performance.now() }));
+        res.on('error', (error) => resolve({ status: 0, body, at: performance.now(), error: error.message }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (error) => resolve({ status: 0, body: '', at: performance.now(), error: error.message }));
+    req.end();
+  });
+}
+
+/**
+ * What the controller's apply does, timed: the text written beside the live file, `nginx -t` on it,
+ * rename into place, SIGHUP, then polling (every ~2 ms, new connections) until the new version is
+ * served. Reload time is from the signal to the first answer of the new workers.
+ */
+export async function applyTimed(
+  nginx: BenchNginx,
+  port: number,
+  text: string,
+  timeoutMs = 60_000,
+): Promise<{ testMs: number; reloadMs: number }> {
+  const version = configVersion(text);
+  if (version === undefined) throw new Error('the configuration carries no version');
+  const candidate = join(nginx.prefix, '.nginx.conf.next');
+  await writeFile(candidate, text);
+  const tested = performance.now();
+  const check = await testConfig({ bin: nginxBin(), conf: nginx.conf, prefix: nginx.prefix }, candidate);
+  const testMs = performance.now() - tested;
+  if (!check.ok) throw new Error(`nginx -t failed: ${check.output}`);
+  await rename(candidate, nginx.conf);
+  const signalled = performance.now();
+  nginx.master.signal('SIGHUP');
+  const deadline = signalled + timeoutMs;
+  while (performance.now() < deadline) {
+    if ((await fetchServedVersion(port)) === version)
+      return { testMs, reloadMs: performance.now() - signalled };
+    await sleep(2);
+  }
+  throw new Error(`nginx did not serve version ${version} within ${timeoutMs} ms of SIGHUP`);
+}
+
+const CLOCK_TICKS_PER_SECOND = (() => {
+  const answer = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim());
+  return Number.isInteger(answer) && answer > 0 ? answer : 100;
+})();
+
+/**
+ * CPU time (user + system, in ms) used so far by the children of an nginx master — its workers —
+ * from /proc. Less sensitive than requests per second to other work on a shared machine.
+ */
+export function workerCpuMs(masterPid: number): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // After the command name (in parentheses): state, ppid, ... utime is field 14, stime 15.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== masterPid) continue;
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * `nginx -s reload` against a running instance, as an operator would: it parses the configuration
+ * (as the controller's `nginx -t` does) and signals the master named in the pid file. True when it
+ * succeeded.
+ */
+export function signalReload(nginx: BenchNginx): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile(
+      nginxBin(),
+      ['-p', nginx.prefix, '-c', nginx.conf, '-s', 'reload'],
+      { timeout: 30_000 },
+      (error) => resolve(error === null),
+    );
+  });
+}

@@ -1,0 +1,259 @@
+// `npm run bench [-- --quick] [-- --only 1,5]`: runs the six figures of the benchmark issue, prints
+// each beside its target as a Markdown table, and writes the same figures to
+// bench/results/latest.json (and a timestamped copy) for comparison between runs.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { freePort, nginxBin } from '../test/support/nginx.js';
+import { planRenderFigure } from './figure-1-render.js';
+import { eventToServedFigure } from './figure-2-latency.js';
+import { churnFigure, memoryAfterListRow } from './figure-3-memory.js';
+import { reloadCostFigure, reloadCountFigure } from './figure-4-reloads.js';
+import { dataPlaneFigure } from './figure-5-data-plane.js';
+import { reloadUnderLoadFigure } from './figure-6-reload-under-load.js';
+import { startLiveCluster } from './live-cluster.js';
+import { type BenchNginx, startBackend } from './nginx.js';
+import type { FigureResult, Row } from './stats.js';
+import type { Ports, Size } from './workload.js';
+import { wrkBin } from './wrk.js';
+
+interface Profile {
+  renderRuns: number;
+  reloadRuns: number;
+  live: Size;
+  batchWindowMs: number;
+  latencyEvents: number;
+  quietEvents: number;
+  burst: number;
+  churnEvents: number;
+  dataPlane: { size: Size; rounds: number; seconds: number; connections: number };
+  underLoad: { size: Size; seconds: number; everyMs: number; connections: number };
+}
+
+const FULL: Profile = {
+  renderRuns: 7,
+  reloadRuns: 5,
+  live: { namespaces: 1000, podsPerNamespace: 10 },
+  batchWindowMs: 2000,
+  latencyEvents: 21,
+  quietEvents: 1000,
+  burst: 5000,
+  churnEvents: 50_000,
+  dataPlane: { size: { namespaces: 1000, podsPerNamespace: 10 }, rounds: 10, seconds: 2, connections: 32 },
+  underLoad: { size: { namespaces: 10, podsPerNamespace: 1000 }, seconds: 20, everyMs: 500, connections: 16 },
+};
+
+const QUICK: Profile = {
+  renderRuns: 5,
+  reloadRuns: 2,
+  live: { namespaces: 100, podsPerNamespace: 10 },
+  batchWindowMs: 2000,
+  latencyEvents: 6,
+  quietEvents: 200,
+  burst: 500,
+  churnEvents: 5000,
+  dataPlane: { size: { namespaces: 100, podsPerNamespace: 10 }, rounds: 3, seconds: 1, connections: 32 },
+  underLoad: { size: { namespaces: 10, podsPerNamespace: 100 }, seconds: 5, everyMs: 500, connections: 16 },
+};
+
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const RESULTS_DIR = join(PACKAGE_ROOT, 'bench', 'results');
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+  });
+  const profile = values.quick ? QUICK : FULL;
+  const only = new Set((values.only ?? '1,2,3,4,5,6').split(',').map((f) => Number(f.trim())));
+  const wanted = (figure: number): boolean => only.has(figure);
+  const began = Date.now();
+  const machine = machineFacts();
+  process.stdout.write(
+    `dispatcher bench (${values.quick ? 'quick' : 'full'}): ${machine.cpus} CPUs, load ${machine.loadAtStart.join(' ')}, node ${process.version}, ${machine.nginx}\n`,
+  );
+  if (machine.loadAtStart[0] !== undefined && machine.loadAtStart[0] > machine.cpus * 0.5) {
+    process.stdout.write('  note: the machine is busy with other work; figures will be noisier and slower\n');
+  }
+
+  const rows: Row[] = [];
+  const figures: Record<string, unknown> = {};
+  const errors: string[] = [];
+  async function figure(number: number, name: string, run: () => Promise<FigureResult>): Promise<void> {
+    process.stdout.write(`figure ${number}: ${name}\n`);
+    try {
+      const result = await run();
+      rows.push(...result.rows);
+      figures[`${number}:${name}`] = result.data;
+    } catch (error) {
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      errors.push(`figure ${number} (${name}): ${message}`);
+      process.stdout.write(`  failed: ${message}\n`);
+      rows.push({ figure: number, name, value: 'failed (see errors)', target: '', met: false });
+    }
+  }
+
+  if (wanted(1)) await figure(1, 'plan + render time', () => planRenderFigure({ runs: profile.renderRuns }));
+  if (wanted(4))
+    await figure(4, 'nginx -t and reload time per size', () =>
+      reloadCostFigure({ runs: profile.reloadRuns }),
+    );
+
+  let backend: BenchNginx | undefined;
+  const ports = await backendPorts();
+  try {
+    if (wanted(2) || wanted(3) || wanted(4) || wanted(5) || wanted(6)) backend = await startBackend(ports);
+    if (wanted(5)) await figure(5, 'data plane', () => dataPlaneFigure(ports, profile.dataPlane));
+    if (wanted(2) || wanted(3) || wanted(4)) {
+      // A live controller that does not start fails figures 2-4 but not the rest of the run.
+      await liveFigures(profile, ports, wanted, figure).catch((error: unknown) => {
+        const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+        errors.push(`live controller: ${message}`);
+        process.stdout.write(`  failed: ${message}\n`);
+        rows.push({
+          figure: 2,
+          name: 'live controller',
+          value: 'failed (see errors)',
+          target: '',
+          met: false,
+        });
+      });
+    }
+    if (wanted(6))
+      await figure(6, 'reload under load', () => reloadUnderLoadFigure(ports, profile.underLoad));
+  } finally {
+    await backend?.stop();
+  }
+
+  rows.sort((a, b) => a.figure - b.figure);
+  const seconds = Math.round((Date.now() - began) / 1000);
+  const report = {
+    startedAt: new Date(began).toISOString(),
+    seconds,
+    profile: values.quick ? 'quick' : 'full',
+    machine: { ...machine, loadAtEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
+    rows,
+    figures,
+    errors,
+  };
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  writeFileSync(join(RESULTS_DIR, 'latest.json'), json);
+  writeFileSync(join(RESULTS_DIR, `${report.startedAt.replace(/[:.]/g, '-')}-${report.profile}.json`), json);
+
+  process.stdout.write(`\n${table(rows)}\n`);
+  process.stdout.write(
+    `\n${rows.filter((r) => r.met === true).length} met, ${rows.filter((r) => r.met === false).length} not met, in ${seconds} s (${report.profile}; load ${machine.loadAtStart.join(' ')} → ${report.machine.loadAtEnd.join(' ')}). Written: bench/results/latest.json\n`,
+  );
+  if (errors.length > 0) process.stdout.write(`\nerrors:\n${errors.join('\n')}\n`);
+  return errors.length > 0 ? 1 : 0;
+}
+
+/** Figures 2, 3 and 4(b) share one live controller; figure 2 runs again on one without batching. */
+async function liveFigures(
+  profile: Profile,
+  ports: Ports,
+  wanted: (figure: number) => boolean,
+  figure: (number: number, name: string, run: () => Promise<FigureResult>) => Promise<void>,
+): Promise<void> {
+  process.stdout.write(
+    `live controller: ${profile.live.namespaces}×${profile.live.podsPerNamespace} realistic pods, BATCH_WINDOW_MS=${profile.batchWindowMs}\n`,
+  );
+  const live = await startLiveCluster({ size: profile.live, ports, batchWindowMs: profile.batchWindowMs });
+  try {
+    const afterList = await live.controller.memory();
+    if (wanted(3))
+      await figure(3, 'memory after the initial list', async () => memoryAfterListRow(live, afterList));
+    if (wanted(2)) {
+      await figure(2, `event → served, window ${profile.batchWindowMs} ms`, () =>
+        eventToServedFigure(live, { events: profile.latencyEvents, probeBase: 0 }),
+      );
+    }
+    if (wanted(4)) {
+      await figure(4, 'reload counts', () =>
+        reloadCountFigure(live, { quiet: profile.quietEvents, burst: profile.burst }),
+      );
+    }
+    if (wanted(3)) {
+      await figure(3, 'memory after churn', () =>
+        churnFigure(live, afterList, { events: profile.churnEvents }),
+      );
+    }
+  } finally {
+    await live.stop();
+  }
+  if (!wanted(2)) return;
+  process.stdout.write('live controller: the same, BATCH_WINDOW_MS=0\n');
+  const unbatched = await startLiveCluster({ size: profile.live, ports, batchWindowMs: 0 });
+  try {
+    await figure(2, 'event → served, no batching', () =>
+      eventToServedFigure(unbatched, { events: profile.latencyEvents, probeBase: 1000 }),
+    );
+  } finally {
+    await unbatched.stop();
+  }
+}
+
+async function backendPorts(): Promise<Ports> {
+  const web = await freePort();
+  let api = await freePort();
+  while (api === web) api = await freePort();
+  return { web, api };
+}
+
+function machineFacts(): {
+  cpus: number;
+  cpuModel: string;
+  memoryMb: number;
+  loadAtStart: number[];
+  nginx: string;
+  wrk: string;
+} {
+  // nginx -v and wrk --version print to stderr (wrk exits 1).
+  const version = (bin: string, args: string[]): string => {
+    const result = spawnSync(bin, args, { encoding: 'utf8', timeout: 10_000 });
+    return `${result.stderr ?? ''}${result.stdout ?? ''}`.trim().split('\n')[0] ?? 'unknown';
+  };
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryMb: Math.round(totalmem() / 1024 / 1024),
+    loadAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
+    nginx: version(nginxBin(), ['-v']),
+    wrk: version(wrkBin(), ['--version']),
+  };
+}
+
+/** The figures as a Markdown table: figure, what, measured, target, met. */
+export function table(rows: readonly Row[]): string {
+  const cell = (text: string): string => text.replace(/\|/g, '\\|');
+  const lines = [
+    '| # | figure | measured | target | met |',
+    '|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.figure} | ${cell(r.name)} | ${cell(r.value)} | ${cell(r.target || '—')} | ${r.met === null ? '—' : r.met ? 'yes' : '**no**'} |`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+// Ctrl-C: exit through process.exit so that the exit handlers end the controllers and nginx started here.
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // Whatever handle lingers (a keep-alive socket), the run is over.
+    setTimeout(() => process.exit(code), 2000).unref();
+  },
+  (error: unknown) => {
+    process.stderr.write(
+      `bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(2);
+  },
+);
