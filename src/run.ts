@@ -48,6 +48,7 @@ export function sourceFor(args: CliArgs, config: Config, env: NodeJS.ProcessEnv)
     kubeconfig: loadKubeConfig(env, args.kubeconfig),
     labelSelector: config.routableLabelSelector,
     secretName: config.apiKeySecretName,
+    annotations: [config.hostsAnnotation, config.pathsAnnotation],
     failFast: args.once,
   });
 }

@@ -12,12 +12,15 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import type { KubeObject, ObjectKind } from '../types.js';
+import { slimObject } from './slim.js';
 import type { Source, SourceSink } from './source.js';
 
 export interface KubernetesSourceOptions {
   kubeconfig: KubeConfig;
   labelSelector: string;
   secretName: string;
+  /** Annotation keys routing reads (hosts, paths); other annotations are not kept in memory. */
+  annotations: readonly string[];
   /** First retry delay after a failed list/watch; doubles up to `maxBackoffMs`. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -47,6 +50,7 @@ class BoundedWatch extends Watch {
     config: KubeConfig,
     private readonly lifetimeMs: number,
     private readonly onConnected: (path: string) => void,
+    private readonly transform: (path: string, object: unknown) => unknown,
   ) {
     super(config);
   }
@@ -63,7 +67,9 @@ class BoundedWatch extends Watch {
     const controller = await super.watch(
       path,
       { ...queryParams, timeoutSeconds: seconds, allowWatchBookmarks: true },
-      callback,
+      // ERROR events carry a Status (its code decides a relist): only objects are slimmed.
+      (phase, object, watchObj) =>
+        callback(phase, phase === 'ERROR' ? object : this.transform(path, object), watchObj),
       (err) => {
         finished = true;
         if (guard) clearTimeout(guard);
@@ -92,9 +98,21 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Source
     failing.delete(kind);
     backoffs.delete(kind);
   };
-  const watcher = new BoundedWatch(options.kubeconfig, options.rewatchEveryMs ?? 5 * 60_000, (path) => {
-    for (const [kind, p] of Object.entries(paths)) if (p === path) recovered(kind as ObjectKind);
-  });
+  const annotations = new Set(options.annotations);
+  const kindOf = (path: string): ObjectKind | undefined =>
+    (Object.keys(paths) as ObjectKind[]).find((kind) => paths[kind] === path);
+  const watcher = new BoundedWatch(
+    options.kubeconfig,
+    options.rewatchEveryMs ?? 5 * 60_000,
+    (path) => {
+      const kind = kindOf(path);
+      if (kind) recovered(kind);
+    },
+    (path, object) => {
+      const kind = kindOf(path);
+      return kind ? slimObject(kind, object, annotations) : object;
+    },
+  );
   const minBackoff = options.minBackoffMs ?? 500;
   const maxBackoff = options.maxBackoffMs ?? 30_000;
   const labelSelector = options.labelSelector || undefined;
@@ -129,7 +147,11 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Source
     failed: (error: unknown) => boolean,
   ): Informer {
     const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
-      const result = await lists[kind]();
+      const full = await lists[kind]();
+      const result = {
+        ...full,
+        items: full.items.map((item) => slimObject(kind, item, annotations) as KubernetesObject),
+      };
       recovered(kind);
       listed();
       return result;
