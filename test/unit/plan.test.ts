@@ -125,7 +125,9 @@ describe('plan: API key and targetPath', () => {
       secret('keyed', 'routing', { 'api-key': 'k'.repeat(2000) }),
       app('keyed', 'web', '10.0.0.1', [{ basePath: '/', containerPort: 3000 }]),
     ]);
-    expect(table.servers[0]?.locations.map((l) => [l.path, l.deny, l.apiKey])).toEqual([['/', true, undefined]]);
+    expect(table.servers[0]?.locations.map((l) => [l.path, l.deny, l.apiKey])).toEqual([
+      ['/', true, undefined],
+    ]);
   });
 
   it('takes targetPath from the first pod by name and reports a disagreeing pod', () => {
