@@ -21,6 +21,8 @@ export interface KubernetesSourceOptions {
   secretName: string;
   /** Annotation keys routing reads (hosts, paths); other annotations are not kept in memory. */
   annotations: readonly string[];
+  /** Objects per list page (`limit`); default 500. */
+  pageSize?: number;
   /** First retry delay after a failed list/watch; doubles up to `maxBackoffMs`. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -121,11 +123,14 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Source
   let stopped = false;
 
   // The list function must apply the selectors itself: ListWatch only adds them to the watch.
-  const lists: Record<ObjectKind, () => Promise<KubernetesListObject<KubernetesObject>>> = {
-    Namespace: () => api.listNamespace({ labelSelector }),
-    Pod: () => api.listPodForAllNamespaces({ labelSelector }),
-    Secret: () => api.listSecretForAllNamespaces({ fieldSelector }),
+  // Lists come in pages so that 10,000 pods never arrive as one response of tens of megabytes.
+  type Page = { limit: number; _continue?: string };
+  const lists: Record<ObjectKind, (page: Page) => Promise<KubernetesListObject<KubernetesObject>>> = {
+    Namespace: (page) => api.listNamespace({ labelSelector, ...page }),
+    Pod: (page) => api.listPodForAllNamespaces({ labelSelector, ...page }),
+    Secret: (page) => api.listSecretForAllNamespaces({ fieldSelector, ...page }),
   };
+  const pageSize = options.pageSize ?? 500;
   const paths: Record<ObjectKind, string> = {
     Namespace: '/api/v1/namespaces',
     Pod: '/api/v1/pods',
@@ -147,11 +152,17 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Source
     failed: (error: unknown) => boolean,
   ): Informer {
     const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
-      const full = await lists[kind]();
-      const result = {
-        ...full,
-        items: full.items.map((item) => slimObject(kind, item, annotations) as KubernetesObject),
-      };
+      // Every page is slimmed as it arrives; the list is the first page's snapshot (its resourceVersion).
+      const items: KubernetesObject[] = [];
+      let first: KubernetesListObject<KubernetesObject> | undefined;
+      let next: string | undefined;
+      do {
+        const page = await lists[kind]({ limit: pageSize, ...(next && { _continue: next }) });
+        first ??= page;
+        for (const item of page.items) items.push(slimObject(kind, item, annotations) as KubernetesObject);
+        next = page.metadata?._continue;
+      } while (next);
+      const result = { ...first, metadata: { resourceVersion: first.metadata?.resourceVersion }, items };
       recovered(kind);
       listed();
       return result;

@@ -337,6 +337,9 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
 
   const objects = new Map<string, ApiObject>();
   let rv = 100;
+  /** Snapshots of lists served in pages (`limit`/`continue`), by token id. */
+  const snapshots = new Map<string, { rv: number; items: ApiObject[] }>();
+  let snapshotIds = 0;
   let history: Change[] = [];
   /** A watch may resume from a version at or after this one; older ones get 410. */
   let compactedRv = rv;
@@ -575,13 +578,43 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       sendJson(res, 200, found);
       return;
     }
-    sendJson(res, 200, {
-      kind: `${target.kind}List`,
-      apiVersion: 'v1',
-      metadata: { resourceVersion: String(rv) },
+    sendJson(res, 200, listPage(target.kind, filter, query));
+  }
+
+  /**
+   * A list, or one page of it with `limit`: pages come from the snapshot the first page was cut
+   * from, with that snapshot's resourceVersion, as the real server serves them (`continue`).
+   */
+  function listPage(kind: ObjectKind, filter: Filter, query: Record<string, string>): unknown {
+    const token = query.continue;
+    let snapshot: { rv: number; items: ApiObject[] } | undefined;
+    let offset = 0;
+    if (token) {
+      const [id, at] = token.split(':');
+      snapshot = snapshots.get(id ?? '');
+      offset = Number(at);
+      if (!snapshot || !Number.isInteger(offset)) {
+        throw new HttpError(410, 'Expired', 'the provided continue parameter is too old');
+      }
+    } else {
       // The real server leaves kind and apiVersion out of list items.
-      items: currentMatching(filter).map(({ kind: _kind, apiVersion: _apiVersion, ...item }) => item),
-    });
+      const items = currentMatching(filter).map(({ kind: _k, apiVersion: _a, ...item }) => item as ApiObject);
+      snapshot = { rv, items };
+    }
+    const limit = query.limit ? Number(query.limit) : 0;
+    const end = limit > 0 ? Math.min(offset + limit, snapshot.items.length) : snapshot.items.length;
+    let next: string | undefined;
+    if (end < snapshot.items.length) {
+      const id = token?.split(':')[0] ?? String(++snapshotIds);
+      snapshots.set(id, snapshot);
+      next = `${id}:${end}`;
+    }
+    return {
+      kind: `${kind}List`,
+      apiVersion: 'v1',
+      metadata: { resourceVersion: String(snapshot.rv), ...(next && { continue: next }) },
+      items: snapshot.items.slice(offset, end),
+    };
   }
 
   function resolvePath(

@@ -1,0 +1,64 @@
+// The Kubernetes source against the test API server with the real client-node: lists come in
+// pages, every object arrives once, slimmed, and the watch follows from the list's snapshot.
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createKubernetesSource } from '../../src/sources/kubernetes.js';
+import type { Source } from '../../src/sources/source.js';
+import type { SourceEvent } from '../../src/types.js';
+import { ROUTABLE } from '../support/cluster.js';
+import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.js';
+import { namespace, pod } from '../support/kube-objects.js';
+
+let server: KubeApiServer | undefined;
+let source: Source | undefined;
+
+afterEach(async () => {
+  await source?.stop();
+  await server?.close();
+});
+
+describe('Kubernetes source', () => {
+  it('lists in pages of `limit`, delivers every object once, slimmed, then watches from the snapshot', async () => {
+    server = await startKubeApiServer();
+    server.create(namespace('big', { labels: ROUTABLE }));
+    for (let i = 0; i < 250; i += 1) {
+      server.create(
+        pod('big', `p-${String(i).padStart(3, '0')}`, { ip: '10.0.0.1', ports: [80], labels: ROUTABLE }),
+      );
+    }
+    const kubeconfig = new KubeConfig();
+    kubeconfig.loadFromFile(server.kubeconfigPath);
+    source = createKubernetesSource({
+      kubeconfig,
+      labelSelector: 'github.com/30x.dispatcher.routable=true',
+      secretName: 'routing',
+      annotations: [],
+      pageSize: 60,
+    });
+    const events: SourceEvent[] = [];
+    await source.start({ event: (e) => events.push(e), problem: () => undefined });
+
+    const pods = events.filter((e) => e.kind === 'Pod');
+    expect(pods).toHaveLength(250);
+    expect(new Set(pods.map((e) => e.object.metadata?.name)).size).toBe(250);
+    expect(pods.every((e) => e.type === 'added')).toBe(true);
+    // Slimmed: what routing reads is there, container statuses are not.
+    expect(pods[0]?.object.status).toEqual({
+      phase: 'Running',
+      podIP: '10.0.0.1',
+      conditions: expect.arrayContaining([{ type: 'Ready', status: 'True' }]),
+    });
+
+    const podLists = server.requests.filter((r) => r.path === '/api/v1/pods' && !r.watch);
+    expect(podLists.map((r) => r.query.limit)).toEqual(['60', '60', '60', '60', '60']);
+    expect(podLists.filter((r) => r.query.continue).length).toBe(4);
+
+    // A change after the list arrives through the watch.
+    server.create(pod('big', 'late', { ip: '10.0.0.2', ports: [80], labels: ROUTABLE }));
+    const deadline = Date.now() + 10_000;
+    while (!events.some((e) => e.object.metadata?.name === 'late') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(events.filter((e) => e.object.metadata?.name === 'late').map((e) => e.type)).toEqual(['added']);
+  });
+});
