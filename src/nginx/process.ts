@@ -87,8 +87,14 @@ export function runNginx(paths: NginxPaths, onOutput: (line: string) => void): P
     };
     child.stdout?.on('data', forward);
     child.stderr?.on('data', forward);
+    // If dispatcher itself exits without stopping nginx (a crash), nginx must not stay behind.
+    const onProcessExit = (): void => {
+      if (child.pid !== undefined) killGroup(child.pid);
+    };
+    process.once('exit', onProcessExit);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
       child.once('exit', (code, signal) => {
+        process.off('exit', onProcessExit);
         if (child.pid !== undefined) killGroup(child.pid);
         done({ code, signal });
       });
