@@ -35,16 +35,12 @@ export interface Store {
   /** Applies the event; true when the routable value of the object changed (appeared, disappeared). */
   apply(event: SourceEvent): boolean;
   snapshot(): StoreSnapshot;
-  keyOf(kind: ObjectKind, object: KubeObject): string;
-  size(): number;
 }
 
 type AnyEntry = Entry<NamespaceInfo> | Entry<PodInfo> | Entry<SecretInfo>;
 
 export function createStore(cfg: ModelConfig, selector: Selector): Store {
   const entries = new Map<string, { kind: ObjectKind; entry: AnyEntry }>();
-
-  const keyOf = objectKey;
 
   function convert(kind: ObjectKind, object: KubeObject): AnyEntry {
     const converted =
@@ -61,7 +57,7 @@ export function createStore(cfg: ModelConfig, selector: Selector): Store {
   }
 
   function apply(event: SourceEvent): boolean {
-    const key = keyOf(event.kind, event.object);
+    const key = objectKey(event.kind, event.object);
     const previous = entries.get(key)?.entry;
     if (event.type === 'deleted') {
       entries.delete(key);
@@ -91,5 +87,5 @@ export function createStore(cfg: ModelConfig, selector: Selector): Store {
     return { namespaces, pods, secrets, diagnostics };
   }
 
-  return { apply, snapshot, keyOf, size: () => entries.size };
+  return { apply, snapshot };
 }

@@ -121,14 +121,19 @@ interface HttpsAnswer {
 function httpsGet(
   port: number,
   host: string,
-  { ca, client: clientPair, anyName = false }: { ca: Pem; client?: Pem; anyName?: boolean },
+  {
+    ca,
+    client: clientPair,
+    anyName = false,
+    path = '/',
+  }: { ca: Pem; client?: Pem; anyName?: boolean; path?: string },
 ): Promise<HttpsAnswer> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
         host: '127.0.0.1',
         port,
-        path: '/',
+        path,
         servername: host,
         headers: { Host: host },
         ca: ca.cert,
@@ -196,6 +201,14 @@ describe('SSL hosts through the live controller', () => {
     expect(
       await httpsGet(live.sslPort, 'unknown.example.com', { ca: defaultPair, anyName: true }),
     ).toMatchObject({ closed: true });
+    // The default SSL server answers the status path, like the plain one.
+    expect(
+      await httpsGet(live.sslPort, 'unknown.example.com', {
+        ca: defaultPair,
+        anyName: true,
+        path: '/dispatcher/status',
+      }),
+    ).toMatchObject({ closed: false, status: 200 });
     // An SSL host is served on SSL_PORT only.
     expect(await request(live.port, { host: SECURE })).toMatchObject({ closed: true });
   });
