@@ -23,8 +23,9 @@ import { type Backend, closeAll, startBackends } from '../support/backends.js';
 import { request } from '../support/http.js';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.js';
 import { type ApiObject, namespace, pod } from '../support/kube-objects.js';
-import { type LiveRun, startLiveRun, waitFor, waitForAnswers } from '../support/live-run.js';
+import { type LiveRun, startLiveRun, waitForAnswers } from '../support/live-run.js';
 import { freePort } from '../support/nginx.js';
+import { waitFor } from '../support/wait.js';
 
 const ROUTABLE_LABEL = 'github.com/30x.dispatcher.routable';
 const HOSTS = 'github.com/30x.dispatcher.hosts';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configVersion } from '../../src/render.js';
 import { request } from '../support/http.js';
-import { freePort, makePrefix, nginxBin } from '../support/nginx.js';
+import { freePort, makePrefix, nginxBin, nginxProcessesUnder } from '../support/nginx.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'dist/src/cli.js');
@@ -143,15 +143,7 @@ describe('dispatcher --manifests --nginx', () => {
     const result = await finished;
     expect(result.code).toBe(0);
     expect(logLines(result.stderr).map((l) => l.msg)).toContain('shutting down');
-    // pgrep exits 1 when nothing matches; it never lists itself.
-    const survivors = (() => {
-      try {
-        return execFileSync('pgrep', ['-f', prefix]).toString().trim();
-      } catch {
-        return '';
-      }
-    })();
-    expect(survivors).toBe('');
+    expect(nginxProcessesUnder(prefix)).toEqual([]);
     await expect(request(port, { host: 'shop.example.com', path: '/' })).rejects.toMatchObject({
       code: 'ECONNREFUSED',
     });

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type Backend, startBackend } from '../support/backends.js';
 import { namespace, pod } from '../support/kube-objects.js';
-import { type LiveRun, startLiveRun, waitFor, waitForAnswers } from '../support/live-run.js';
+import { type LiveRun, startLiveRun, waitForAnswers } from '../support/live-run.js';
+import { waitFor } from '../support/wait.js';
 
 const ROUTABLE = { 'github.com/30x.dispatcher.routable': 'true' };
 const HOST = 'checked.example.com';

@@ -15,9 +15,9 @@ import {
   keepRequesting,
   type LiveRun,
   startLiveRun,
-  waitFor,
   waitForAnswers,
 } from '../support/live-run.js';
+import { waitFor } from '../support/wait.js';
 
 const ROUTABLE_LABEL = 'github.com/30x.dispatcher.routable';
 const ROUTABLE_SELECTOR = `${ROUTABLE_LABEL}=true`;

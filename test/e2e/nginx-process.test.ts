@@ -6,18 +6,10 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { freePort, makePrefix, nginxBin } from '../support/nginx.js';
+import { freePort, makePrefix, nginxBin, nginxProcessesUnder } from '../support/nginx.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const processModule = join(root, 'dist/src/nginx/process.js');
-
-function survivors(prefix: string): string {
-  try {
-    return execFileSync('pgrep', ['-f', prefix]).toString().trim();
-  } catch {
-    return '';
-  }
-}
 
 beforeAll(() => {
   if (!existsSync(processModule)) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
@@ -52,8 +44,9 @@ describe('the nginx process', () => {
     expect(run.status).toBe(3);
     expect(run.stdout).toMatch(/^serving \d+/);
     const deadline = Date.now() + 5000;
-    while (survivors(prefix) !== '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(survivors(prefix)).toBe('');
+    while (nginxProcessesUnder(prefix).length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(nginxProcessesUnder(prefix)).toEqual([]);
     await rm(prefix, { recursive: true, force: true });
   });
 });

@@ -10,7 +10,8 @@ import { fetchServedVersion } from '../../src/nginx/confirm.js';
 import { configVersion } from '../../src/render.js';
 import { type Backend, closeAll, startBackends } from '../support/backends.js';
 import { type ApiObject, namespace, pod } from '../support/kube-objects.js';
-import { type LiveRun, startLiveRun, waitFor } from '../support/live-run.js';
+import { type LiveRun, startLiveRun } from '../support/live-run.js';
+import { waitFor } from '../support/wait.js';
 
 const ROUTABLE = { 'github.com/30x.dispatcher.routable': 'true' };
 

@@ -1,6 +1,3 @@
-// What a client sees through a real nginx running the rendered configuration, with real HTTP
-// servers on 127.0.0.x standing in for pods: SPEC section 3, end to end.
-import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -10,7 +7,8 @@ import type { KubeObject } from '../../src/types.js';
 import { type Backend, type Echo, startBackend, streamChunks } from '../support/backends.js';
 import { keepAliveAgent, request, requestFirstChunk, wsEcho } from '../support/http.js';
 import { namespace, pod, secret } from '../support/kube-objects.js';
-import { freePort, type RunningNginx, startNginx } from '../support/nginx.js';
+import { freePort, nginxProcessesUnder, type RunningNginx, startNginx } from '../support/nginx.js';
+import { waitFor } from '../support/wait.js';
 
 const ROUTABLE = { 'github.com/30x.dispatcher.routable': 'true' };
 const HOSTS = 'github.com/30x.dispatcher.hosts';
@@ -63,22 +61,6 @@ function renderedConfig(objects: KubeObject[], env: Record<string, string>): str
   const options = renderOptionsFrom(loaded.config, { healthChecks: 'passive', prefixRelativePaths: true });
   const templates = loadTemplates(bundledTemplatesDir);
   return render(templates, table, options);
-}
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-function nginxProcessesUnder(prefix: string): string {
-  try {
-    return execFileSync('pgrep', ['-f', prefix], { encoding: 'utf8' }).trim();
-  } catch {
-    return ''; // pgrep exits 1 when nothing matches
-  }
 }
 
 /** Pod name → how many of `echoes` it answered. */
@@ -197,7 +179,7 @@ describe('routing through a real nginx', () => {
     await nginx?.stop();
     await Promise.all(backends.map((b) => b.close()));
     if (prefix) {
-      await waitFor(`no nginx left under ${prefix}`, () => nginxProcessesUnder(prefix) === '');
+      await waitFor(`no nginx left under ${prefix}`, () => nginxProcessesUnder(prefix).length === 0);
       await rm(prefix, { recursive: true, force: true });
     }
   });

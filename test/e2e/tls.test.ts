@@ -10,8 +10,9 @@ import { type Backend, startBackend } from '../support/backends.js';
 import { request } from '../support/http.js';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.js';
 import { namespace, pod, secret } from '../support/kube-objects.js';
-import { type LiveRun, startLiveRun, waitFor } from '../support/live-run.js';
+import { type LiveRun, startLiveRun } from '../support/live-run.js';
 import { type Pem, selfSigned, signedBy } from '../support/tls.js';
+import { waitFor } from '../support/wait.js';
 
 const ROUTABLE = { 'github.com/30x.dispatcher.routable': 'true' };
 const SECURE = 'secure.example.com';

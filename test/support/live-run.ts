@@ -12,7 +12,8 @@ import { loadTemplates } from '../../src/render.js';
 import { type Running, startRun } from '../../src/run.js';
 import type { Config } from '../../src/types.js';
 import { type RequestOptions, type Response, request } from './http.js';
-import { freePort, makePrefix, nginxBin } from './nginx.js';
+import { freePort, makePrefix, nginxBin, nginxProcessesUnder } from './nginx.js';
+import { sleep, waitFor } from './wait.js';
 
 /** One pino line: `msg`, numeric `level` (30 info, 40 warn, 50 error, 60 fatal) and its fields. */
 export interface LogRecord {
@@ -194,13 +195,7 @@ export function childrenOf(pid: number): number[] {
  * as gone: they serve nothing and only wait to be reaped.
  */
 export function nginxSurvivors(prefix: string, pids: readonly number[]): string[] {
-  const found = new Set<string>();
-  try {
-    const lines = execFileSync('pgrep', ['-a', '-f', prefix], { encoding: 'utf8' }).split('\n');
-    for (const line of lines) if (line.trim()) found.add(line.trim());
-  } catch {
-    // none
-  }
+  const found = new Set<string>(nginxProcessesUnder(prefix));
   for (const pid of pids) {
     const stat = `/proc/${pid}/stat`;
     if (!existsSync(stat)) continue;
@@ -222,23 +217,6 @@ function killQuietly(pid: number): void {
     if (pid > 0) process.kill(pid, 'SIGKILL');
   } catch {
     // gone already
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `condition` every 50 ms until it holds; fails naming `what` after `timeoutMs`. */
-export async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
   }
 }
 

@@ -1,7 +1,7 @@
 // The real nginx for tests: `nginx -t` on a rendered configuration, and an nginx running one in a
 // private prefix (pid and temp files under it; render with prefixRelativePaths: true), reloaded the
 // way the controller does it and stopped without leaving processes behind.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -259,5 +259,17 @@ function killQuietly(pid: number): void {
     process.kill(pid, 'SIGKILL');
   } catch {
     // already gone
+  }
+}
+
+/** Processes whose command line names `prefix` (an nginx master, `nginx -t`), as `pid command` lines. */
+export function nginxProcessesUnder(prefix: string): string[] {
+  try {
+    return execFileSync('pgrep', ['-a', '-f', prefix], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
+  } catch {
+    return []; // pgrep exits 1 when nothing matches; it never lists itself
   }
 }

@@ -17,6 +17,7 @@ import {
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.js';
 import { namespace, pod, secret } from '../support/kube-objects.js';
+import { waitFor } from '../support/wait.js';
 
 interface Setup {
   server: KubeApiServer;
@@ -30,14 +31,6 @@ async function setup(options?: Parameters<typeof startKubeApiServer>[0]): Promis
   const kubeconfig = new KubeConfig();
   kubeconfig.loadFromFile(server.kubeconfigPath);
   return { server, kubeconfig, api: kubeconfig.makeApiClient(CoreV1Api) };
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 type Cache<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
