@@ -36,6 +36,23 @@ export interface ControllerState {
   sourceProblems: number;
 }
 
+/** The state of a controller that has done nothing yet. */
+export function initialState(): ControllerState {
+  return {
+    ready: false,
+    table: undefined,
+    events: new Map(),
+    renders: 0,
+    applied: 0,
+    unchanged: 0,
+    rejected: 0,
+    lastApplyOk: true,
+    lastApplyAt: undefined,
+    lastBatchSize: 0,
+    sourceProblems: 0,
+  };
+}
+
 export interface ControllerOptions {
   config: Config;
   logger: Logger;
@@ -70,19 +87,7 @@ export function createController(options: ControllerOptions): Controller {
   const store = storeFor(config);
   const planOptions = planOptionsFrom(config);
   const renderOptions = renderOptionsFrom(config, options.nginx);
-  const state: ControllerState = {
-    ready: false,
-    table: undefined,
-    events: new Map(),
-    renders: 0,
-    applied: 0,
-    unchanged: 0,
-    rejected: 0,
-    lastApplyOk: true,
-    lastApplyAt: undefined,
-    lastBatchSize: 0,
-    sourceProblems: 0,
-  };
+  const state = initialState();
   let started = false;
   let reported = new Set<string>();
 

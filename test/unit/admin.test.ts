@@ -5,7 +5,7 @@ import { createMetrics, diagnosticCategory } from '../../src/admin/metrics.js';
 import { escapeHtml, routesPage } from '../../src/admin/page.js';
 import { routesView } from '../../src/admin/routes-view.js';
 import { type AdminServer, type Health, startAdminServer } from '../../src/admin/server.js';
-import type { ControllerState } from '../../src/controller.js';
+import { type ControllerState, initialState } from '../../src/controller.js';
 import { routeObjects } from '../../src/pipeline.js';
 import type { RoutingTable } from '../../src/types.js';
 import { app, testConfig as config, HOSTS, ns, PATHS } from '../support/cluster.js';
@@ -48,19 +48,7 @@ function shopTable(): RoutingTable {
 }
 
 function state(table: RoutingTable | undefined, ready: boolean): ControllerState {
-  return {
-    ready,
-    table,
-    events: new Map(),
-    renders: table ? 1 : 0,
-    applied: ready ? 1 : 0,
-    unchanged: 0,
-    rejected: 0,
-    lastApplyOk: true,
-    lastApplyAt: undefined,
-    lastBatchSize: 0,
-    sourceProblems: 0,
-  };
+  return { ...initialState(), ready, table, renders: table ? 1 : 0, applied: ready ? 1 : 0 };
 }
 
 /** The value of one sample in Prometheus text format, e.g. `dispatcher_reloads_total{result="success"}`. */
