@@ -166,7 +166,8 @@ export async function startRun(options: RunOptions): Promise<Running> {
   }
 
   let ending = false;
-  async function shutdown(code = EXIT_OK): Promise<void> {
+  /** The one way a run ends: stop watching, close the admin server, quit nginx (if alive), report. */
+  async function shutdown(code: number): Promise<void> {
     if (ending) return;
     ending = true;
     await controller
@@ -180,11 +181,7 @@ export async function startRun(options: RunOptions): Promise<Running> {
   void nginx?.exited.then(({ code, signal }) => {
     if (ending) return;
     logger.fatal({ code, signal }, 'nginx exited; stopping so that the orchestrator restarts dispatcher');
-    ending = true;
-    void controller
-      .stop()
-      .then(() => Promise.all([holder?.close(), admin?.close()]))
-      .finally(() => finish(EXIT_RUNTIME));
+    void shutdown(EXIT_RUNTIME);
   });
 
   const running: Running = { controller, adminPort: admin?.port, done, shutdown: () => shutdown(EXIT_OK) };
@@ -195,12 +192,7 @@ export async function startRun(options: RunOptions): Promise<Running> {
     if (args.once && first) await shutdown(first.kind === 'rejected' ? EXIT_RUNTIME : EXIT_OK);
   } catch (error) {
     logger.error({ err: error instanceof Error ? error.message : String(error) }, 'cannot start');
-    if (!ending) {
-      ending = true;
-      await controller.stop().catch(() => undefined);
-      await Promise.all([holder?.close(), admin?.close(), nginx?.stop()]);
-      finish(EXIT_RUNTIME);
-    }
+    await shutdown(EXIT_RUNTIME);
   }
   return running;
 }
