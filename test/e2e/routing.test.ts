@@ -372,6 +372,22 @@ describe('routing through a real nginx', () => {
       expect((await echoFrom('keyed.test', '/')).pod).toBe('fallback');
     });
 
+    it('API_KEY_HEADER renames the header the key travels in', async () => {
+      await serve({ API_KEY_HEADER: 'X-Tenant-Key' });
+      expect((await get('locked.test', '/', { 'X-ROUTING-API-KEY': API_KEY_HEADER_VALUE })).status).toBe(403);
+      expect((await echoFrom('locked.test', '/', { 'X-Tenant-Key': API_KEY_HEADER_VALUE })).pod).toBe(
+        'locked-web',
+      );
+    });
+
+    it('HOST_SHARING=exclusive gives a shared host to its oldest namespace alone', async () => {
+      await serve({ HOST_SHARING: 'exclusive' });
+      const before = youngerExtra.connections;
+      // The younger namespace's /extra is gone: the elder's `/` answers it.
+      expect((await echoFrom('shared.test', '/extra')).pod).toBe('elder-web');
+      expect(youngerExtra.connections).toBe(before);
+    });
+
     it('NGINX_MAX_CLIENT_BODY_SIZE=1k refuses a 2 KiB body with 413 and lets a small one through', async () => {
       await serve({ NGINX_MAX_CLIENT_BODY_SIZE: '1k' });
       const big = await request(port, { host: 'h1.test', method: 'POST', body: 'x'.repeat(2048) });
