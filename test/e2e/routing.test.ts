@@ -91,6 +91,7 @@ describe('routing through a real nginx', () => {
   let youngerExtra: Backend;
   let fallback: Backend;
   let brokenKey: Backend;
+  let unready: Backend;
 
   async function backend(host: string, name: string): Promise<Backend> {
     const b = await startBackend({ host, name });
@@ -132,6 +133,14 @@ describe('routing through a real nginx', () => {
       routableNamespace('broken-key', ['broken-key.test'], '2024-01-05T00:00:00Z'),
       secret('broken-key', 'routing', { 'api-key': TOO_LONG_KEY }),
       podOn('broken-key', brokenKey, [{ basePath: '/' }]),
+      routableNamespace('starting', ['unready.test'], '2024-01-06T00:00:00Z'),
+      pod('starting', unready.name, {
+        ip: unready.host,
+        ports: [unready.port],
+        ready: false,
+        labels: ROUTABLE,
+        annotations: { [PATHS]: JSON.stringify([{ basePath: '/', containerPort: unready.port }]) },
+      }),
     ];
   }
 
@@ -170,6 +179,7 @@ describe('routing through a real nginx', () => {
     youngerExtra = await backend('127.0.0.14', 'younger-extra');
     fallback = await backend('127.0.0.15', 'fallback');
     brokenKey = await backend('127.0.0.16', 'broken-key-web');
+    unready = await backend('127.0.0.17', 'unready-web');
     port = await freePort();
     nginx = await startNginx(renderedConfig(cluster(), { PORT: String(port) }));
   });
@@ -370,6 +380,13 @@ describe('routing through a real nginx', () => {
       expect(echo.url).toBe('/some/page?q=1');
       // keyed.test's default location is not behind the key either.
       expect((await echoFrom('keyed.test', '/')).pod).toBe('fallback');
+    });
+
+    it('ROUTE_UNREADY_PODS=true routes a running pod that is not Ready (not routed by default)', async () => {
+      await serve({});
+      expect((await get('unready.test', '/')).status).toBe(404);
+      await serve({ ROUTE_UNREADY_PODS: 'true' });
+      expect((await echoFrom('unready.test', '/')).pod).toBe('unready-web');
     });
 
     it('API_KEY_HEADER renames the header the key travels in', async () => {
