@@ -5,7 +5,7 @@ import { diagnosticKey } from './diagnostics.js';
 import { type Logger, logDiagnostics } from './log.js';
 import type { NginxFacts } from './pipeline.js';
 import { renderOptionsFrom, storeFor } from './pipeline.js';
-import { plan, planOptionsFrom } from './plan.js';
+import { createPlanCache, plan, planOptionsFrom } from './plan.js';
 import { render, type Templates } from './render.js';
 import type { Source } from './sources/source.js';
 import type { Config, RoutingTable, SourceEvent } from './types.js';
@@ -87,6 +87,8 @@ export function createController(options: ControllerOptions): Controller {
   const store = storeFor(config);
   const planOptions = planOptionsFrom(config);
   const renderOptions = renderOptionsFrom(config, options.nginx);
+  // Remembers what unchanged namespaces made, so that a batch costs what it changed, not the cluster.
+  const planCache = createPlanCache();
   const state = initialState();
   let started = false;
   let reported = new Set<string>();
@@ -105,7 +107,7 @@ export function createController(options: ControllerOptions): Controller {
 
   async function renderAndApply(batchSize: number): Promise<OutputResult> {
     const began = performance.now();
-    const table = plan(store.snapshot(), planOptions);
+    const table = plan(store.snapshot(), planOptions, planCache);
     const text = render(options.templates(), table, renderOptions);
     state.renders += 1;
     const renderMs = performance.now() - began;

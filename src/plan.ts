@@ -1,6 +1,9 @@
 // The plan: a pure function from the store's objects to the routing table of SPEC section 3.
 // Deterministic: every collection is sorted before it is walked, so neither event order nor map
-// order can change the output.
+// order can change the output. An optional PlanCache makes the next plan cheap when few namespaces
+// changed: it remembers, by object identity, what each namespace's pods made, and hands back the
+// previous Server, Location and Upstream objects when they would be equal (the render cache then
+// recognises them by reference). The table is the same with or without it.
 import * as crypto from 'node:crypto';
 import { checkTlsMaterial } from './model/tls.js';
 import { describeObject } from './model/validate.js';
@@ -48,53 +51,98 @@ interface PathGroup {
   namespace: string;
   basePath: string;
   members: { pod: PodInfo; route: PodRoute }[];
-  /** Made by the first location of the group, shared by the others. */
-  shared?: { upstream: string; pods: string[] };
+  /** Made by the first location of the group, shared by the others and by later plans. */
+  shared?: { upstream: Upstream; pods: string[] };
+  /** The group's location for the last API-key state it was asked with (equal on every host). */
+  location?: Location;
 }
 
-export function plan(snapshot: StoreSnapshot, options: PlanOptions): RoutingTable {
+/** What one namespace's pods made: reused while the namespace holds the very same pod objects. */
+interface NamespaceGroups {
+  pods: readonly PodInfo[];
+  groups: PathGroup[];
+  diagnostics: Diagnostic[];
+}
+
+/** What one namespace listing a host brings to it. */
+interface HostInput {
+  namespace: string;
+  groups: PathGroup[] | undefined;
+  secret: SecretInfo | undefined;
+}
+
+/** A host's server and what it asks of the rest of the table; reused while its inputs are the same objects. */
+interface HostServer {
+  tls: ServerTls | undefined;
+  inputs: HostInput[];
+  server: Server;
+  upstreams: Upstream[];
+  /** Conflicts found on this host. */
+  diagnostics: Diagnostic[];
+}
+
+type TlsResolution = { ok: true; tls: ServerTls } | { ok: false; reason: string };
+
+/**
+ * What a plan remembers for the next one. Only speed depends on it: entries are found by the identity
+ * of the store's objects (the store keeps an unchanged object's identity) and dropped when their
+ * object is gone.
+ */
+export interface PlanCache {
+  options?: PlanOptions;
+  groups: Map<string, NamespaceGroups>;
+  tls: WeakMap<NamespaceInfo, { secret: SecretInfo | undefined; byHost: Map<string, TlsResolution> }>;
+  hosts: Map<string, HostServer>;
+}
+
+export function createPlanCache(): PlanCache {
+  return { groups: new Map(), tls: new WeakMap(), hosts: new Map() };
+}
+
+export function plan(
+  snapshot: StoreSnapshot,
+  options: PlanOptions,
+  cache: PlanCache = createPlanCache(),
+): RoutingTable {
+  if (!cache.options || !samePlanOptions(cache.options, options)) {
+    Object.assign(cache, createPlanCache(), { options: { ...options } });
+  }
   const diagnostics: Diagnostic[] = [...snapshot.diagnostics];
   const namespaces = [...snapshot.namespaces].sort(byAge);
   const routable = new Set(namespaces.map((ns) => ns.name));
   const secrets = new Map(snapshot.secrets.map((s) => [s.namespace, s]));
 
-  const groups = groupPaths(snapshot.pods, routable, diagnostics);
-  const claims = claimHosts(namespaces, secrets, options, diagnostics);
+  const { groups, routablePods } = groupPaths(snapshot.pods, routable, diagnostics, cache);
+  const claims = claimHosts(namespaces, secrets, options, diagnostics, cache);
 
   const upstreams = new Map<string, Upstream>();
   const servers: Server[] = [];
   const tlsFiles: TlsFile[] = [];
 
+  const hosts = new Map<string, HostServer>();
   for (const [host, hostClaims] of [...claims].sort(([a], [b]) => compare(a, b))) {
     const owner = hostClaims[0];
     if (!owner) continue;
-    const locations = new Map<string, Location>();
-    for (const claim of hostClaims) {
-      for (const group of groups.get(claim.namespace) ?? []) {
-        const taken = locations.get(group.basePath);
-        if (taken) {
-          diagnostics.push({
-            severity: 'warning',
-            object: describeObject('Namespace', '', claim.namespace),
-            field: `host ${host} path ${group.basePath}`,
-            reason: `conflict: already served by older namespace ${taken.namespace}; left out`,
-          });
-          continue;
-        }
-        locations.set(group.basePath, locationFor(group, upstreams, secrets.get(claim.namespace)));
-      }
-    }
-    const sorted = [...locations.values()].sort((a, b) => compare(a.path, b.path));
-    servers.push({
-      host,
-      namespaces: hostClaims.map((c) => c.namespace),
-      ...(owner.tls && { tls: owner.tls }),
-      locations: sorted,
-      defaultLocation: !locations.has('/'),
-    });
+    const inputs = hostClaims.map(
+      (claim): HostInput => ({
+        namespace: claim.namespace,
+        groups: groups.get(claim.namespace),
+        secret: secrets.get(claim.namespace),
+      }),
+    );
+    const previous = cache.hosts.get(host);
+    const made =
+      previous && sameHostInputs(previous, owner.tls, inputs)
+        ? previous
+        : serverFor(host, owner.tls, inputs, previous?.server);
+    hosts.set(host, made);
+    servers.push(made.server);
+    for (const upstream of made.upstreams) upstreams.set(upstream.name, upstream);
+    if (made.diagnostics.length > 0) diagnostics.push(...made.diagnostics);
     if (owner.tls && owner.ssl)
       tlsFiles.push(...tlsFilesFor(owner.tls, owner.ssl, secrets.get(owner.namespace)));
   }
+  cache.hosts = hosts;
 
   return {
     servers,
@@ -103,25 +151,24 @@ export function plan(snapshot: StoreSnapshot, options: PlanOptions): RoutingTabl
     diagnostics: diagnostics.sort(compareDiagnostics),
     stats: {
       namespaces: namespaces.length,
-      pods: countRoutablePods(snapshot.pods, routable),
+      pods: routablePods,
     },
   };
 }
 
-function countRoutablePods(pods: readonly PodInfo[], routable: ReadonlySet<string>): number {
-  let count = 0;
-  for (const pod of pods) if (routable.has(pod.namespace)) count += 1;
-  return count;
-}
-
-/** Groups every route of every pod by (namespace, basePath); pods of non-routable namespaces are reported. */
+/**
+ * Groups every route of every pod by (namespace, basePath); pods of non-routable namespaces are
+ * reported. A namespace holding the same pod objects as at the last plan gets its previous groups.
+ */
 function groupPaths(
-  pods: PodInfo[],
+  pods: readonly PodInfo[],
   routable: ReadonlySet<string>,
   diagnostics: Diagnostic[],
-): Map<string, PathGroup[]> {
-  const byNamespace = new Map<string, Map<string, PathGroup>>();
-  for (const pod of [...pods].sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name))) {
+  cache: PlanCache,
+): { groups: Map<string, PathGroup[]>; routablePods: number } {
+  const podsByNamespace = new Map<string, PodInfo[]>();
+  let routablePods = 0;
+  for (const pod of pods) {
     if (!routable.has(pod.namespace)) {
       diagnostics.push({
         severity: 'info',
@@ -131,15 +178,32 @@ function groupPaths(
       });
       continue;
     }
-    let paths = byNamespace.get(pod.namespace);
-    if (!paths) {
-      paths = new Map<string, PathGroup>();
-      byNamespace.set(pod.namespace, paths);
-    }
+    routablePods += 1;
+    const list = podsByNamespace.get(pod.namespace);
+    if (list) list.push(pod);
+    else podsByNamespace.set(pod.namespace, [pod]);
+  }
+  const result = new Map<string, PathGroup[]>();
+  const remembered = new Map<string, NamespaceGroups>();
+  for (const [namespace, list] of podsByNamespace) {
+    const previous = cache.groups.get(namespace);
+    const made = previous && sameItems(previous.pods, list) ? previous : groupNamespace(namespace, list);
+    remembered.set(namespace, made);
+    diagnostics.push(...made.diagnostics);
+    result.set(namespace, made.groups);
+  }
+  cache.groups = remembered;
+  return { groups: result, routablePods };
+}
+
+function groupNamespace(namespace: string, pods: PodInfo[]): NamespaceGroups {
+  const diagnostics: Diagnostic[] = [];
+  const paths = new Map<string, PathGroup>();
+  for (const pod of [...pods].sort((a, b) => compare(a.name, b.name))) {
     for (const route of pod.routes) {
       let group = paths.get(route.basePath);
       if (!group) {
-        group = { namespace: pod.namespace, basePath: route.basePath, members: [] };
+        group = { namespace, basePath: route.basePath, members: [] };
         paths.set(route.basePath, group);
       }
       const first = group.members[0];
@@ -154,14 +218,8 @@ function groupPaths(
       group.members.push({ pod, route });
     }
   }
-  const result = new Map<string, PathGroup[]>();
-  for (const [ns, paths] of byNamespace) {
-    result.set(
-      ns,
-      [...paths.values()].sort((a, b) => compare(a.basePath, b.basePath)),
-    );
-  }
-  return result;
+  const groups = [...paths.values()].sort((a, b) => compare(a.basePath, b.basePath));
+  return { pods, groups, diagnostics };
 }
 
 /**
@@ -173,25 +231,36 @@ function claimHosts(
   secrets: ReadonlyMap<string, SecretInfo>,
   options: PlanOptions,
   diagnostics: Diagnostic[],
+  cache: PlanCache,
 ): Map<string, HostClaim[]> {
   const claims = new Map<string, HostClaim[]>();
   for (const ns of namespaces) {
+    const secret = secrets.get(ns.name);
+    let resolved = cache.tls.get(ns);
+    if (!resolved || resolved.secret !== secret) {
+      resolved = { secret, byHost: new Map() };
+      cache.tls.set(ns, resolved);
+    }
     for (const spec of ns.hosts) {
       const object = describeObject('Namespace', '', ns.name);
       const field = `hosts ${spec.name}`;
       let tls: ServerTls | undefined;
       if (spec.ssl) {
-        const resolved = resolveTls(spec.name, spec.ssl, secrets.get(ns.name), options);
-        if (!resolved.ok) {
+        let resolution = resolved.byHost.get(spec.name);
+        if (!resolution) {
+          resolution = resolveTls(spec.name, spec.ssl, secret, options);
+          resolved.byHost.set(spec.name, resolution);
+        }
+        if (!resolution.ok) {
           diagnostics.push({
             severity: 'warning',
             object,
             field: `${field} ssl`,
-            reason: `${resolved.reason}; host left out`,
+            reason: `${resolution.reason}; host left out`,
           });
           continue;
         }
-        tls = resolved.tls;
+        tls = resolution.tls;
       }
       const existing = claims.get(spec.name);
       if (!existing) {
@@ -227,7 +296,7 @@ function resolveTls(
   ssl: SslRefs,
   secret: SecretInfo | undefined,
   options: PlanOptions,
-): { ok: true; tls: ServerTls } | { ok: false; reason: string } {
+): TlsResolution {
   if (!options.sslEnabled) return { ok: false, reason: 'SSL is disabled (SSL_CERT and SSL_KEY are not set)' };
   if (!secret) return { ok: false, reason: 'the namespace has no routing secret' };
   const missing = [ssl.certificate, ssl.certificateKey, ssl.clientCertificate]
@@ -264,26 +333,89 @@ function tlsFilesFor(tls: ServerTls, ssl: SslRefs, secret: SecretInfo | undefine
 }
 
 /**
- * The location of a group on one host. Every host of the namespace gets an equal location: the
- * upstream and the list of pod names are made once per group and shared (the table is never mutated).
+ * The location of a group on one host. Every host of the namespace gets the same Location object, and
+ * so does the next plan while the group and the namespace's API-key state are unchanged (the table
+ * is never mutated).
  */
-function locationFor(
-  group: PathGroup,
-  upstreams: Map<string, Upstream>,
-  secret: SecretInfo | undefined,
-): Location {
-  if (!group.shared) {
-    const upstream = upstreamFor(group);
-    upstreams.set(upstream.name, upstream);
-    group.shared = { upstream: upstream.name, pods: group.members.map((m) => m.pod.name) };
-  }
-  const { upstream, pods } = group.shared;
-  const location: Location = { path: group.basePath, namespace: group.namespace, upstream, pods };
+function locationFor(group: PathGroup, secret: SecretInfo | undefined): Location {
+  const { upstream, pods } = sharedOf(group);
+  const apiKey = secret?.apiKey;
+  const deny = secret?.apiKeyRejected === true;
+  const previous = group.location;
+  if (previous && previous.apiKey === apiKey && (previous.deny === true) === deny) return previous;
+  const location: Location = {
+    path: group.basePath,
+    namespace: group.namespace,
+    upstream: upstream.name,
+    pods,
+  };
   const targetPath = group.members[0]?.route.targetPath;
   if (targetPath !== undefined) location.targetPath = targetPath;
-  if (secret?.apiKey !== undefined) location.apiKey = secret.apiKey;
-  if (secret?.apiKeyRejected) location.deny = true;
+  if (apiKey !== undefined) location.apiKey = apiKey;
+  if (deny) location.deny = true;
+  group.location = location;
   return location;
+}
+
+/** The group's upstream and pod names, made once and shared by every host and later plans. */
+function sharedOf(group: PathGroup): { upstream: Upstream; pods: string[] } {
+  group.shared ??= { upstream: upstreamFor(group), pods: group.members.map((m) => m.pod.name) };
+  return group.shared;
+}
+
+/**
+ * The server of one host: the locations of every namespace listing it, oldest first; a basePath an
+ * older namespace serves is left out and reported. The previous server is handed back when equal.
+ */
+function serverFor(
+  host: string,
+  tls: ServerTls | undefined,
+  inputs: HostInput[],
+  previous: Server | undefined,
+): HostServer {
+  const locations = new Map<string, Location>();
+  const upstreams: Upstream[] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (const input of inputs) {
+    for (const group of input.groups ?? []) {
+      const taken = locations.get(group.basePath);
+      if (taken) {
+        diagnostics.push({
+          severity: 'warning',
+          object: describeObject('Namespace', '', input.namespace),
+          field: `host ${host} path ${group.basePath}`,
+          reason: `conflict: already served by older namespace ${taken.namespace}; left out`,
+        });
+        continue;
+      }
+      locations.set(group.basePath, locationFor(group, input.secret));
+      upstreams.push(sharedOf(group).upstream);
+    }
+  }
+  const server: Server = {
+    host,
+    namespaces: inputs.map((input) => input.namespace),
+    ...(tls && { tls }),
+    locations: [...locations.values()].sort((a, b) => compare(a.path, b.path)),
+    defaultLocation: !locations.has('/'),
+  };
+  return {
+    tls,
+    inputs,
+    server: previous && sameServer(previous, server) ? previous : server,
+    upstreams,
+    diagnostics,
+  };
+}
+
+function sameHostInputs(previous: HostServer, tls: ServerTls | undefined, inputs: HostInput[]): boolean {
+  if (!sameTls(previous.tls, tls) || previous.inputs.length !== inputs.length) return false;
+  for (let i = 0; i < inputs.length; i++) {
+    const a = previous.inputs[i] as HostInput;
+    const b = inputs[i] as HostInput;
+    if (a.namespace !== b.namespace || a.groups !== b.groups || a.secret !== b.secret) return false;
+  }
+  return true;
 }
 
 function upstreamFor(group: PathGroup): Upstream {
@@ -334,4 +466,33 @@ function compare(a: string, b: string): number {
 
 function compareDiagnostics(a: Diagnostic, b: Diagnostic): number {
   return compare(a.object, b.object) || compare(a.field, b.field) || compare(a.reason, b.reason);
+}
+
+function samePlanOptions(a: PlanOptions, b: PlanOptions): boolean {
+  return a.sslEnabled === b.sslEnabled && a.sslCertDir === b.sslCertDir && a.hostSharing === b.hostSharing;
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Equal servers; locations are compared by identity, which the cache keeps for unchanged groups. */
+function sameServer(a: Server, b: Server): boolean {
+  return (
+    a.host === b.host &&
+    a.defaultLocation === b.defaultLocation &&
+    sameItems(a.namespaces, b.namespaces) &&
+    sameItems(a.locations, b.locations) &&
+    sameTls(a.tls, b.tls)
+  );
+}
+
+function sameTls(a: ServerTls | undefined, b: ServerTls | undefined): boolean {
+  return (
+    a?.certificate === b?.certificate &&
+    a?.certificateKey === b?.certificateKey &&
+    a?.clientCertificate === b?.clientCertificate
+  );
 }

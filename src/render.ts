@@ -35,6 +35,28 @@ export interface Templates {
   /** Directory the templates were read from. */
   dir: string;
   main: Handlebars.TemplateDelegate<RenderView>;
+  /** What earlier renders with these templates made; only speed depends on it. */
+  cache: RenderCache;
+}
+
+/**
+ * Renders reuse, by object identity, the views of unchanged table objects (the plan cache hands
+ * back the same Server and Upstream objects) and the text an `each` block made of each view. Weak
+ * maps: an entry lives as long as its object.
+ */
+export interface RenderCache {
+  views: WeakMap<RenderOptions, ViewCache>;
+  /** Per memoized `each` block (see markMemoizedBlocks): the text each item made. */
+  blocks: Map<string, WeakMap<object, string>>;
+}
+
+interface ViewCache {
+  upstreams: WeakMap<Upstream, UpstreamView>;
+  servers: WeakMap<Server, ServerView>;
+}
+
+function createRenderCache(): RenderCache {
+  return { views: new WeakMap(), blocks: new Map() };
 }
 
 // ------------------------------------------------------------------ the view templates see
@@ -157,12 +179,12 @@ function integer(value: number): string {
   return String(Math.trunc(value));
 }
 
-function createInstance(): typeof Handlebars {
+function createInstance(cache: RenderCache): typeof Handlebars {
   const instance = Handlebars.create();
   instance.registerHelper('quote', (value: unknown) => quoteNginx(value));
   instance.registerHelper('escape', (value: unknown) => escapeNginxString(value));
   instance.registerHelper('token', (value: unknown) => nginxToken(value));
-  instance.registerHelper('each', joiningEach(instance));
+  instance.registerHelper('each', joiningEach(instance, cache));
   return instance;
 }
 
@@ -173,24 +195,135 @@ function createInstance(): typeof Handlebars {
  * hashing. Same data (@index, @key, @first, @last) and block parameters; anything else goes to the
  * built-in.
  */
-function joiningEach(instance: typeof Handlebars): Handlebars.HelperDelegate {
+function joiningEach(instance: typeof Handlebars, cache: RenderCache): Handlebars.HelperDelegate {
   const builtin = instance.helpers.each as Handlebars.HelperDelegate;
   return function each(this: unknown, items: unknown, options: Handlebars.HelperOptions): string {
     if (!Array.isArray(items) || items.length === 0) return builtin.call(this, items, options);
+    const memoKey = (options.hash as Record<string, unknown> | undefined)?.[MEMO_HASH_KEY];
+    const memo = typeof memoKey === 'string' ? blockMemo(cache, memoKey) : undefined;
     const data = options.data ? instance.createFrame(options.data) : undefined;
     const last = items.length - 1;
     const parts: string[] = new Array(items.length);
     for (let index = 0; index <= last; index++) {
+      const item: unknown = items[index];
+      const remembered = memo && typeof item === 'object' && item !== null ? memo.get(item) : undefined;
+      if (remembered !== undefined) {
+        parts[index] = remembered;
+        continue;
+      }
       if (data) {
         data.key = index;
         data.index = index;
         data.first = index === 0;
         data.last = index === last;
       }
-      parts[index] = options.fn(items[index], { data, blockParams: [items[index], index] });
+      const text = options.fn(item, { data, blockParams: [item, index] });
+      if (memo && typeof item === 'object' && item !== null) {
+        // Reading a character makes V8 flatten the rope the template built: joining flat texts
+        // at every later render costs half as much.
+        text.charCodeAt(0);
+        memo.set(item, text);
+      }
+      parts[index] = text;
     }
-    return parts.join('');
+    if (!memo) return parts.join('');
+    // The remembered texts are flat: a rope of them is flattened once, when the whole text is
+    // hashed, instead of once here and again there.
+    let out = '';
+    for (const part of parts) out += part;
+    return out;
   };
+}
+
+function blockMemo(cache: RenderCache, key: string): WeakMap<object, string> {
+  let memo = cache.blocks.get(key);
+  if (!memo) {
+    memo = new WeakMap();
+    cache.blocks.set(key, memo);
+  }
+  return memo;
+}
+
+/** The hash argument that marks an `each` block whose items' text may be remembered. */
+const MEMO_HASH_KEY = 'dispatcherMemo';
+
+/**
+ * Marks every outermost `{{#each list}}` whose body depends on the item alone: no `@` data
+ * (`@index`, `@root`...), no `../`, no block parameters, no dynamic partial or decorator, and the
+ * same of every partial it calls. Such a block renders an item the same way wherever it stands, so
+ * its text can be remembered by the item's identity. Blocks of user templates that read more are
+ * left as they are and rendered every time.
+ */
+function markMemoizedBlocks(
+  program: hbs.AST.Program,
+  partials: ReadonlyMap<string, hbs.AST.Program>,
+  nextKey: () => string,
+): hbs.AST.Program {
+  const body = program.body.map((statement): hbs.AST.Statement => {
+    if (statement.type !== 'BlockStatement') return statement;
+    const block = statement as hbs.AST.BlockStatement;
+    const path = block.path as hbs.AST.PathExpression;
+    if (
+      path.type === 'PathExpression' &&
+      path.original === 'each' &&
+      block.params.length === 1 &&
+      !block.hash &&
+      (block.program.blockParams?.length ?? 0) === 0 &&
+      dependsOnItemOnly(block.program, partials, new Set())
+    ) {
+      const value: hbs.AST.StringLiteral = {
+        type: 'StringLiteral',
+        value: nextKey(),
+        original: '',
+        loc: block.loc,
+      };
+      value.original = value.value;
+      const pair: hbs.AST.HashPair = { type: 'HashPair', key: MEMO_HASH_KEY, value, loc: block.loc };
+      return { ...block, hash: { type: 'Hash', pairs: [pair], loc: block.loc } } as hbs.AST.BlockStatement;
+    }
+    return {
+      ...block,
+      program: markMemoizedBlocks(block.program, partials, nextKey),
+      inverse: block.inverse ? markMemoizedBlocks(block.inverse, partials, nextKey) : block.inverse,
+    } as hbs.AST.BlockStatement;
+  });
+  return { ...program, body };
+}
+
+function dependsOnItemOnly(
+  node: unknown,
+  partials: ReadonlyMap<string, hbs.AST.Program>,
+  visiting: Set<string>,
+): boolean {
+  if (Array.isArray(node)) return node.every((child) => dependsOnItemOnly(child, partials, visiting));
+  if (typeof node !== 'object' || node === null) return true;
+  const typed = node as { type?: string };
+  switch (typed.type) {
+    case 'PathExpression': {
+      const path = node as hbs.AST.PathExpression;
+      return !path.data && path.depth === 0;
+    }
+    case 'PartialBlockStatement':
+    case 'DecoratorBlock':
+    case 'Decorator':
+      return false;
+    case 'PartialStatement': {
+      const partial = node as hbs.AST.PartialStatement;
+      if (partial.name.type !== 'PathExpression') return false;
+      const name = (partial.name as hbs.AST.PathExpression).original;
+      const called = partials.get(name);
+      if (!called) return false;
+      if (!visiting.has(name)) {
+        visiting.add(name);
+        if (!dependsOnItemOnly(called, partials, visiting)) return false;
+      }
+      return dependsOnItemOnly([partial.params, partial.hash], partials, visiting);
+    }
+  }
+  for (const [key, child] of Object.entries(node)) {
+    if (key !== 'loc' && !dependsOnItemOnly(child, partials, visiting)) return false;
+  }
+  return true;
 }
 
 // ------------------------------------------------------------------ loading
@@ -206,7 +339,8 @@ const COMPILE_OPTIONS: CompileOptions = {
 
 /** Reads `nginx.conf.hbs` and every `partials/*.hbs` of `dir` and compiles them. Throws naming the file. */
 export function loadTemplates(dir: string): Templates {
-  const instance = createInstance();
+  const cache = createRenderCache();
+  const instance = createInstance(cache);
   const mainPath = join(dir, MAIN_TEMPLATE);
   const partialsDir = join(dir, PARTIALS_DIR);
   const partials = new Map<string, { path: string; ast: hbs.AST.Program }>();
@@ -221,10 +355,17 @@ export function loadTemplates(dir: string): Templates {
   for (const { path, ast } of partials.values()) checkPartialsExist(ast, path, names);
 
   const asts = new Map([...partials].map(([name, { ast }]) => [name, ast]));
+  let blocks = 0;
+  const nextKey = (): string => {
+    blocks += 1;
+    return String(blocks);
+  };
+  const prepare = (ast: hbs.AST.Program, including: string[]): hbs.AST.Program =>
+    markMemoizedBlocks(inlinePartials(ast, asts, including), asts, nextKey);
   for (const [name, { path, ast }] of partials) {
-    instance.registerPartial(name, compileTemplate(instance, path, inlinePartials(ast, asts, [name])));
+    instance.registerPartial(name, compileTemplate(instance, path, prepare(ast, [name])));
   }
-  return { dir, main: compileTemplate(instance, mainPath, inlinePartials(mainAst, asts, [])) };
+  return { dir, main: compileTemplate(instance, mainPath, prepare(mainAst, [])), cache };
 }
 
 /**
@@ -350,7 +491,7 @@ const VERSION_PLACEHOLDER = '\u0000config-version\u0000';
  * of a canonical JSON of the table costs a few milliseconds instead of tens on large tables.
  */
 export function render(templates: Templates, table: RoutingTable, options: RenderOptions): string {
-  const text = templates.main(viewOf(table, options));
+  const text = templates.main(viewOf(table, options, templates.cache));
   const hash = createHash('sha256').update(text);
   for (const file of table.tlsFiles) hash.update(`\0${file.path}\0${file.mode}\0${file.contentBase64}`);
   const version = hash.digest('hex').slice(0, 16);
@@ -375,7 +516,8 @@ function replaceAll(text: string, search: string, replacement: string): string {
   return from === 0 ? text : out + text.slice(from);
 }
 
-function viewOf(table: RoutingTable, options: RenderOptions): RenderView {
+function viewOf(table: RoutingTable, options: RenderOptions, cache: RenderCache): RenderView {
+  const views = viewCacheFor(cache, options);
   const hash = serverNamesHash(table.servers);
   const server: ServerContext = {
     plainListen: integer(options.port),
@@ -397,9 +539,33 @@ function viewOf(table: RoutingTable, options: RenderOptions): RenderView {
     sslPort: integer(options.sslPort),
     statusPath: quoteNginx(options.statusPath),
     defaultSsl: options.ssl ? tlsView({ ...options.ssl }) : null,
-    upstreams: table.upstreams.map((upstream) => upstreamView(upstream, options.healthChecks)),
-    servers: table.servers.map((each) => serverView(each, server)),
+    upstreams: table.upstreams.map((upstream) => {
+      let view = views.upstreams.get(upstream);
+      if (!view) {
+        view = upstreamView(upstream, options.healthChecks);
+        views.upstreams.set(upstream, view);
+      }
+      return view;
+    }),
+    servers: table.servers.map((each) => {
+      let view = views.servers.get(each);
+      if (!view) {
+        view = serverView(each, server);
+        views.servers.set(each, view);
+      }
+      return view;
+    }),
   };
+}
+
+/** Views depend on the render options too: they are remembered per options object. */
+function viewCacheFor(cache: RenderCache, options: RenderOptions): ViewCache {
+  let views = cache.views.get(options);
+  if (!views) {
+    views = { upstreams: new WeakMap(), servers: new WeakMap() };
+    cache.views.set(options, views);
+  }
+  return views;
 }
 
 /** Relative to nginx's -p prefix, so that an unprivileged nginx owns them. */

@@ -27,7 +27,10 @@ export interface StoreSnapshot {
   namespaces: NamespaceInfo[];
   pods: PodInfo[];
   secrets: SecretInfo[];
-  /** What conversion found wrong, per object, in key order. */
+  /**
+   * What conversion found wrong, per object. Every list is in the store's own order, which depends
+   * on the order of events: the plan sorts whatever it walks.
+   */
   diagnostics: Diagnostic[];
 }
 
@@ -64,9 +67,12 @@ export function createStore(cfg: ModelConfig, selector: Selector): Store {
       return previous !== undefined && previous.value !== null;
     }
     const next = convert(event.kind, event.object);
+    const changed = (previous?.fingerprint ?? '') !== next.fingerprint;
+    // An unchanged value keeps its identity: the plan and render caches recognise it by reference.
+    if (!changed && previous) next.value = previous.value as typeof next.value;
     if (next.value === null && next.diagnostics.length === 0) entries.delete(key);
     else entries.set(key, { kind: event.kind, entry: next });
-    return (previous?.fingerprint ?? '') !== next.fingerprint;
+    return changed;
   }
 
   function snapshot(): StoreSnapshot {
@@ -74,11 +80,8 @@ export function createStore(cfg: ModelConfig, selector: Selector): Store {
     const pods: PodInfo[] = [];
     const secrets: SecretInfo[] = [];
     const diagnostics: Diagnostic[] = [];
-    const keys = [...entries.keys()].sort();
-    for (const key of keys) {
-      const item = entries.get(key);
-      if (!item) continue;
-      diagnostics.push(...item.entry.diagnostics);
+    for (const item of entries.values()) {
+      if (item.entry.diagnostics.length > 0) diagnostics.push(...item.entry.diagnostics);
       if (item.entry.value === null) continue;
       if (item.kind === 'Namespace') namespaces.push(item.entry.value as NamespaceInfo);
       else if (item.kind === 'Pod') pods.push(item.entry.value as PodInfo);

@@ -1,0 +1,111 @@
+// What the plan and render caches reuse, and what they must not: a batch that changes one namespace
+// hands back the other namespaces' objects, and a user's template that reads an item's position is
+// rendered afresh, not from a remembered text.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { renderOptionsFrom, storeFor } from '../../src/pipeline.js';
+import { createPlanCache, plan, planOptionsFrom } from '../../src/plan.js';
+import { loadTemplates, render } from '../../src/render.js';
+import type { KubeObject, ObjectKind, RoutingTable } from '../../src/types.js';
+import { app, ns, testConfig } from '../support/cluster.js';
+
+const config = testConfig();
+const planOptions = planOptionsFrom(config);
+const renderOptions = renderOptionsFrom(config, { healthChecks: 'passive', prefixRelativePaths: true });
+
+/** A store, its plan cache, and a way to change objects and plan again. */
+function cluster(objects: KubeObject[]) {
+  const store = storeFor(config);
+  const cache = createPlanCache();
+  const apply = (type: 'added' | 'deleted', object: KubeObject): void => {
+    store.apply({ type, kind: object.kind as ObjectKind, object });
+  };
+  for (const object of objects) apply('added', object);
+  return {
+    apply,
+    plan: (): RoutingTable => plan(store.snapshot(), planOptions, cache),
+  };
+}
+
+const namespaces = ['alpha', 'beta', 'gamma'].map((name) => ns(name, { [`${name}.example.com`]: {} }));
+const pods = [
+  app('alpha', 'a-1', '10.0.0.1', [{ basePath: '/', containerPort: '3000' }]),
+  app('beta', 'b-1', '10.0.1.1', [{ basePath: '/', containerPort: '3000' }]),
+  app('gamma', 'g-1', '10.0.2.1', [{ basePath: '/', containerPort: '3000' }]),
+];
+
+describe('plan cache', () => {
+  it('gives back the objects of namespaces a batch did not change', () => {
+    const c = cluster([...namespaces, ...pods]);
+    const before = c.plan();
+    c.apply('added', app('beta', 'b-2', '10.0.1.2', [{ basePath: '/', containerPort: '3000' }]));
+    const after = c.plan();
+
+    const server = (table: RoutingTable, host: string) => table.servers.find((s) => s.host === host);
+    const upstream = (table: RoutingTable, namespace: string) =>
+      table.upstreams.find((u) => u.namespace === namespace);
+    expect(server(after, 'alpha.example.com')).toBe(server(before, 'alpha.example.com'));
+    expect(upstream(after, 'gamma')).toBe(upstream(before, 'gamma'));
+    expect(server(after, 'beta.example.com')).not.toBe(server(before, 'beta.example.com'));
+    expect(upstream(after, 'beta')?.servers.map((s) => s.address)).toEqual([
+      '10.0.1.1:3000',
+      '10.0.1.2:3000',
+    ]);
+  });
+
+  it('re-plans a namespace whose API key changed though its pods did not', () => {
+    const key = (value: string): KubeObject => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { namespace: 'alpha', name: 'routing' },
+      data: { 'api-key': Buffer.from(value).toString('base64') },
+    });
+    const c = cluster([...namespaces, ...pods, key('one')]);
+    expect(c.plan().servers[0]?.locations[0]?.apiKey).toBe(Buffer.from('one').toString('base64'));
+    c.apply('added', key('two'));
+    expect(c.plan().servers[0]?.locations[0]?.apiKey).toBe(Buffer.from('two').toString('base64'));
+  });
+});
+
+describe('render cache and templates that read an item position', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function templatesWith(main: string) {
+    const dir = mkdtempSync(join(tmpdir(), 'dispatcher-cache-templates-'));
+    dirs.push(dir);
+    mkdirSync(join(dir, 'partials'));
+    writeFileSync(join(dir, 'nginx.conf.hbs'), `# dispatcher config-version: {{version}}\n${main}`);
+    return loadTemplates(dir);
+  }
+
+  it('renders @index and @last from the current list, not from a remembered text', () => {
+    const templates = templatesWith(
+      '{{#each upstreams}}{{@index}}={{name}}{{#unless @last}},{{/unless}}{{/each}}\n',
+    );
+    const c = cluster([...namespaces.slice(1), ...pods.slice(1)]);
+    // Upstream names are `<namespace>__root__<hash>`: keep the namespace.
+    const body = (table: RoutingTable) =>
+      render(templates, table, renderOptions).split('\n')[1]?.replace(/__root__[0-9a-f]+/g, '');
+    expect(body(c.plan())).toBe('0=beta,1=gamma');
+    c.apply('added', namespaces[0] as KubeObject);
+    c.apply('added', pods[0] as KubeObject);
+    expect(body(c.plan())).toBe('0=alpha,1=beta,2=gamma');
+    c.apply('deleted', pods[2] as KubeObject);
+    expect(body(c.plan())).toBe('0=alpha,1=beta');
+  });
+
+  it('renders an item from its own fields after its namespace changed', () => {
+    const templates = templatesWith(
+      '{{#each upstreams}}{{name}}:{{#each servers}}{{address}};{{/each}}\n{{/each}}',
+    );
+    const c = cluster([...namespaces, ...pods]);
+    render(templates, c.plan(), renderOptions);
+    c.apply('added', app('gamma', 'g-1', '10.0.2.9', [{ basePath: '/', containerPort: '3000' }]));
+    expect(render(templates, c.plan(), renderOptions)).toContain(':10.0.2.9:3000;\n');
+  });
+});
