@@ -3,7 +3,7 @@
 // against it.
 import { loadConfig } from '../src/config.js';
 import { renderOptionsFrom, storeFor } from '../src/pipeline.js';
-import { plan, planOptionsFrom } from '../src/plan.js';
+import { createPlanCache, type PlanCache, plan, planOptionsFrom } from '../src/plan.js';
 import { loadTemplates, render, type Templates } from '../src/render.js';
 import type { Store } from '../src/store.js';
 import type { Config, RenderOptions, RoutingTable } from '../src/types.js';
@@ -21,6 +21,8 @@ export interface Pipeline {
   templates: Templates;
   renderOptions: RenderOptions;
   store: Store;
+  /** The plan cache the pipeline keeps between renders, as the controller does. */
+  planCache: PlanCache;
   /** What the controller does at the end of a batch window: snapshot, plan, render. */
   renderNow(): { table: RoutingTable; text: string };
 }
@@ -33,13 +35,15 @@ export function pipelineFor(cluster: Cluster, port: number): Pipeline {
   const store = storeFor(config);
   for (const object of allObjects(cluster)) store.apply({ type: 'added', kind: object.kind, object });
   const planOptions = planOptionsFrom(config);
+  const planCache = createPlanCache();
   return {
     config,
     templates,
     renderOptions,
     store,
+    planCache,
     renderNow() {
-      const table = plan(store.snapshot(), planOptions);
+      const table = plan(store.snapshot(), planOptions, planCache);
       return { table, text: render(templates, table, renderOptions) };
     },
   };
