@@ -5,6 +5,8 @@
 export interface Batcher {
   /** Something changed: make sure a run happens at the end of the current (or a new) window. */
   trigger(): void;
+  /** Milliseconds until the open window closes; undefined when none is open (idle or running). */
+  windowRemainingMs(): number | undefined;
   /** Resolves when no window is open and no run is in flight. */
   idle(): Promise<void>;
   /** No further runs: an open window is dropped, a run in flight finishes. */
@@ -21,6 +23,7 @@ export interface BatcherOptions {
 export function createBatcher({ windowMs, run, onError }: BatcherOptions): Batcher {
   let pending = 0;
   let timer: NodeJS.Timeout | undefined;
+  let closesAt = 0;
   let running: Promise<void> | undefined;
   let stopped = false;
   let waiters: (() => void)[] = [];
@@ -34,6 +37,7 @@ export function createBatcher({ windowMs, run, onError }: BatcherOptions): Batch
 
   const open = (): void => {
     if (timer !== undefined || running !== undefined || stopped) return;
+    closesAt = performance.now() + windowMs;
     timer = setTimeout(fire, windowMs);
   };
 
@@ -55,6 +59,9 @@ export function createBatcher({ windowMs, run, onError }: BatcherOptions): Batch
       if (stopped) return;
       pending += 1;
       open();
+    },
+    windowRemainingMs() {
+      return timer === undefined ? undefined : Math.max(0, closesAt - performance.now());
     },
     idle() {
       return new Promise<void>((resolve) => {

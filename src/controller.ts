@@ -14,6 +14,11 @@ import type { Config, RoutingTable, SourceEvent } from './types.js';
 export interface Output {
   /** Serves `text`; resolves with what happened. Never throws for a configuration nginx refuses. */
   apply(text: string, table: RoutingTable): Promise<OutputResult>;
+  /**
+   * Optional: checks `text` ahead of its apply (nginx -t while the batch window is still open), so
+   * that an apply of the same text skips the check. Resolves with how long the check took (ms).
+   */
+  precheck?(text: string, table: RoutingTable): Promise<number>;
 }
 
 export type OutputResult =
@@ -82,6 +87,11 @@ export interface Controller {
   stop(): Promise<void>;
 }
 
+/** Events must pause this long (at most a quarter of the window) before a check ahead starts. */
+const PRECHECK_QUIET_MS = 100;
+/** A check ahead starts only when the window has this many times the last check's duration left. */
+const PRECHECK_MARGIN = 1.5;
+
 export function createController(options: ControllerOptions): Controller {
   const { config, logger, source, output, observer } = options;
   const store = storeFor(config);
@@ -115,6 +125,8 @@ export function createController(options: ControllerOptions): Controller {
     logNewDiagnostics(table);
     const result = await output.apply(text, table);
     observer?.applied(result);
+    const testMs = result.kind === 'applied' ? result.detail?.testMs : undefined;
+    if (testMs !== undefined && testMs > 0) checkEstimateMs = testMs;
     state.table = table;
     // Ready once nginx serves a render of the full state: the first one, or the first after refusals.
     if (started && result.kind !== 'rejected') state.ready = true;
@@ -146,6 +158,38 @@ export function createController(options: ControllerOptions): Controller {
     return result;
   }
 
+  // nginx -t of a large configuration takes hundreds of milliseconds. Checked while the window is
+  // still open, once events have paused, it is off the path from the window's end to nginx
+  // serving: the apply of the same text then only renames and reloads. At most one check runs at a
+  // time, and one starts only when it is expected to end before the window does.
+  let precheckTimer: NodeJS.Timeout | undefined;
+  let prechecking = false;
+  let checkEstimateMs: number | undefined;
+
+  function schedulePrecheck(): void {
+    if (!output.precheck || config.batchWindowMs === 0) return;
+    if (precheckTimer !== undefined) clearTimeout(precheckTimer);
+    precheckTimer = setTimeout(() => void precheck(), Math.min(PRECHECK_QUIET_MS, config.batchWindowMs / 4));
+  }
+
+  async function precheck(): Promise<void> {
+    precheckTimer = undefined;
+    const remaining = batcher.windowRemainingMs();
+    if (!output.precheck || prechecking || remaining === undefined) return;
+    if (checkEstimateMs !== undefined && checkEstimateMs * PRECHECK_MARGIN > remaining) return;
+    prechecking = true;
+    try {
+      const table = plan(store.snapshot(), planOptions, planCache);
+      const text = render(options.templates(), table, renderOptions);
+      const testMs = await output.precheck(text, table);
+      if (testMs > 0) checkEstimateMs = testMs;
+    } catch (error) {
+      logger.warn({ err: error }, 'check ahead of the window end failed; the apply checks again');
+    } finally {
+      prechecking = false;
+    }
+  }
+
   const batcher = createBatcher({
     windowMs: config.batchWindowMs,
     run: async (triggers) => {
@@ -159,7 +203,10 @@ export function createController(options: ControllerOptions): Controller {
     const key = `${event.kind}/${event.type}`;
     state.events.set(key, (state.events.get(key) ?? 0) + 1);
     observer?.event(event);
-    if (store.apply(event) && started) batcher.trigger();
+    if (store.apply(event) && started) {
+      batcher.trigger();
+      schedulePrecheck();
+    }
   }
 
   return {
@@ -182,6 +229,7 @@ export function createController(options: ControllerOptions): Controller {
     },
     idle: () => batcher.idle(),
     async stop() {
+      if (precheckTimer !== undefined) clearTimeout(precheckTimer);
       batcher.stop();
       await source.stop();
       await batcher.idle();

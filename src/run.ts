@@ -112,10 +112,17 @@ export async function startRun(options: RunOptions): Promise<Running> {
         if (outcome.kind === 'reloaded') {
           return {
             kind: 'applied',
-            detail: { testMs: Math.round(outcome.testMs), reloadMs: Math.round(outcome.reloadMs) },
+            detail: {
+              testMs: Math.round(outcome.testMs),
+              reloadMs: Math.round(outcome.reloadMs),
+              prechecked: outcome.prechecked ? 1 : 0,
+            },
           };
         }
         return { kind: 'rejected', message: outcome.message };
+      },
+      async precheck(text, table) {
+        return (await applier.check(text, table.tlsFiles)).testMs;
       },
     };
   } else {

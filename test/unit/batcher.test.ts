@@ -20,6 +20,24 @@ describe('batcher', () => {
     expect(runs).toEqual([500]);
   });
 
+  it('tells how long the open window has left, and nothing while idle or running', async () => {
+    vi.useFakeTimers();
+    let release: () => void = () => undefined;
+    const batcher = createBatcher({
+      windowMs: 2000,
+      run: () => new Promise<void>((resolve) => (release = resolve)),
+    });
+    expect(batcher.windowRemainingMs()).toBeUndefined();
+    batcher.trigger();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(batcher.windowRemainingMs()).toBe(1500);
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(batcher.windowRemainingMs()).toBeUndefined();
+    release();
+    await batcher.idle();
+    expect(batcher.windowRemainingMs()).toBeUndefined();
+  });
+
   it('opens the window at the first trigger after a quiet period, not at the last one', async () => {
     vi.useFakeTimers();
     const runs: number[] = [];
