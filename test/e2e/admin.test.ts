@@ -534,9 +534,7 @@ describe('TEMPLATES_DIR checked at start', () => {
     const { code, stderr } = await startWith(dir);
     expect(code).toBe(1);
     expect(stderr).toMatch(/TEMPLATES_DIR/);
-    expect(stderr).toMatch(
-      /partials\/(location|default-location)\.hbs line \d+: partial "proxy-headers" not found/,
-    );
+    expect(stderr).toMatch(/nginx\.conf\.hbs line \d+: partial "proxy-headers" not found/);
   });
 
   it('exits 1 naming the file and line of a syntax error', async () => {

@@ -272,6 +272,8 @@ describe('routing through a real nginx', () => {
     it('an API-key-protected location reaches its own pod', async () => {
       const echo = await echoFrom('keyed.test', '/api/items', { 'X-ROUTING-API-KEY': API_KEY_HEADER_VALUE });
       expect(echo.pod).toBe('vault-api');
+      // The proxy headers, declared at http level, reach the pod through the key check too.
+      expect(echo.headers).toMatchObject({ 'x-real-ip': '127.0.0.1', 'x-forwarded-host': 'keyed.test' });
     });
 
     it('fails closed: a namespace whose API key is refused (too long) answers 403 to everyone', async () => {
@@ -378,6 +380,7 @@ describe('routing through a real nginx', () => {
       const echo = await echoFrom('empty.test', '/some/page?q=1');
       expect(echo.pod).toBe('fallback');
       expect(echo.url).toBe('/some/page?q=1');
+      expect(echo.headers).toMatchObject({ host: 'empty.test', 'x-forwarded-for': '127.0.0.1' });
       // keyed.test's default location is not behind the key either.
       expect((await echoFrom('keyed.test', '/')).pod).toBe('fallback');
     });

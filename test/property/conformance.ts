@@ -2,7 +2,8 @@
 // - structure: every block has the directives the templates give that kind of block, learnt by
 //   rendering small reference tables (so template edits need no change here) — an injected
 //   directive anywhere makes some block differ;
-// - counts of server, listen, server_name, location, proxy_pass, upstream, if;
+// - counts of server, listen, server_name, location, proxy_pass, upstream, if, and of proxy_set_header
+//   (all at http level, none below it);
 // - shape: hosts, listen arguments, location paths, upstream lines, targetPaths and API-key guards
 //   equal the oracle's, and every (namespace, basePath) has one upstream of its own.
 import assert from 'node:assert/strict';
@@ -41,7 +42,6 @@ interface Signatures {
   /** An upstream's directives other than `server`, with any kind of health check. */
   upstream: Set<string>;
   baseline: Record<string, number>;
-  headersPerLocation: number;
 }
 
 const check = (type: 'http' | 'tcp'): HealthCheck => ({
@@ -112,7 +112,6 @@ function signaturesFor(config: Config, mode: Mode): Signatures {
   if (!proxyLocation || !defaultLocation)
     throw new Error('the reference host lacks a proxying or a default location');
   const upstreams = httpOf(reference).filter((d) => d.name === 'upstream');
-  const headers = (proxyLocation.block ?? []).filter((d) => d.name === 'proxy_set_header').length;
   const signatures: Signatures = {
     top: signature(empty, ['http']),
     http: signature(httpOf(empty), ['server', 'upstream']),
@@ -126,8 +125,10 @@ function signaturesFor(config: Config, mode: Mode): Signatures {
     defaultLocation: signature(defaultLocation.block ?? []),
     upstream: new Set(upstreams.map((u) => signature(u.block ?? [], ['server']))),
     baseline: directiveCounts(empty),
-    headersPerLocation: headers,
   };
+  // Every proxied request gets its headers from the one set declared at http level.
+  if (!signatures.baseline['http/proxy_set_header'])
+    throw new Error('the templates declare no proxy_set_header in the http block');
   cache.set(key, signatures);
   return signatures;
 }
@@ -188,7 +189,12 @@ function assertCounts(tree: Directive[], expected: Expectation, want: Signatures
       expected.servers.map((s) => s.locations.length + (s.defaultLocation ? 1 : 0)),
     ),
     'http/server/location/proxy_pass': locations.length,
-    'http/server/location/proxy_set_header': want.headersPerLocation * locations.length,
+    // The proxy headers are declared once at http level (as many as the empty table has) and nowhere
+    // below: in nginx a block that declares any proxy_set_header inherits none of http's.
+    'http/proxy_set_header': 0,
+    'http/server/proxy_set_header': 0,
+    'http/server/location/proxy_set_header': 0,
+    'http/server/location/if/proxy_set_header': 0,
     'http/server/location/if': keyed,
     'http/server/location/if/return': keyed,
     'http/upstream': expected.upstreams,

@@ -90,7 +90,9 @@ describe('render cache and templates that read an item position', () => {
     const c = cluster([...namespaces.slice(1), ...pods.slice(1)]);
     // Upstream names are `<namespace>__root__<hash>`: keep the namespace.
     const body = (table: RoutingTable) =>
-      render(templates, table, renderOptions).split('\n')[1]?.replace(/__root__[0-9a-f]+/g, '');
+      render(templates, table, renderOptions)
+        .split('\n')[1]
+        ?.replace(/__root__[0-9a-f]+/g, '');
     expect(body(c.plan())).toBe('0=beta,1=gamma');
     c.apply('added', namespaces[0] as KubeObject);
     c.apply('added', pods[0] as KubeObject);

@@ -320,23 +320,35 @@ describe('render', () => {
     expect(lines(upstreamBlock(text, 'shop_root'), 'keepalive')).toEqual(['32']);
   });
 
-  it('gives every location and URL default location all proxy headers (nginx does not inherit them)', async () => {
+  it('declares the proxy headers once in the http block, where every location inherits them', async () => {
     const text = await renderChecked(
       table(
-        [server('a.test', [location('/api', 'shop_api')]), server('b.test', [location('/', 'shop_api')])],
+        [
+          server('a.test', [location('/api', 'shop_api', { apiKey: 'c2VjcmV0' })]),
+          server('b.test', [location('/', 'shop_api')]),
+        ],
         [upstream('shop_api', [pod('10.0.0.1:3000')])],
       ),
       options({ defaultLocationReturn: { kind: 'url', url: 'http://127.0.0.1:9/fallback' } }),
     );
+    expect(lines(http(text), 'proxy_http_version')).toEqual(['1.1']);
+    expect(lines(http(text), 'proxy_set_header')).toEqual(EXPECTED_PROXY_HEADERS);
+    // nginx: a level that declares any proxy_set_header inherits none, so no server, location or
+    // if below http may declare one (or proxy_http_version, kept beside them).
+    const declaredBelowHttp = (directives: Directive[]): string[] =>
+      directives.flatMap((d) => [
+        ...(['proxy_set_header', 'proxy_http_version'].includes(d.name) ? [d.name] : []),
+        ...declaredBelowHttp(d.block ?? []),
+      ]);
+    const blocks = all(http(text), 'server').flatMap((s) => s.block ?? []);
+    expect(declaredBelowHttp(blocks)).toEqual([]);
     const proxied = [
       locationIn(serverFor(text, 'a.test'), '/api'),
       locationIn(serverFor(text, 'a.test'), '/'),
       locationIn(serverFor(text, 'b.test'), '/'),
     ];
-    for (const block of proxied) {
-      expect(lines(block, 'proxy_http_version')).toEqual(['1.1']);
-      expect(lines(block, 'proxy_set_header')).toEqual(EXPECTED_PROXY_HEADERS);
-    }
+    for (const block of proxied) expect(all(block, 'proxy_pass')).toHaveLength(1);
+    expect(lines(locationIn(serverFor(text, 'a.test'), '/'), 'proxy_ssl_server_name')).toEqual(['on']);
     expect(text).not.toMatch(/proxy_buffering|X-Accel-Buffering/);
     const upgradeMap = one(http(text), 'map');
     expect(upgradeMap.args).toEqual(['$http_upgrade', '$connection_upgrade']);
