@@ -2,7 +2,7 @@
 // configuration without a controller, and hand-written configurations to compare against. Started
 // and reloaded through dispatcher's own src/nginx/process.ts (the same `nginx -t` and master handling).
 import { execFile, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -123,14 +123,33 @@ http {${COMMON_HTTP}
   );
 }
 
+/** The headers SPEC §3 requires on every proxied request, as dispatcher's templates set them. */
+const SPEC_HEADERS = `
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;`;
+
+/** What a person writes for a keepalive proxy that passes the client's Host and address on. */
+const MINIMAL_HEADERS = `
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;`;
+
 /**
  * A minimal hand-written reverse proxy, as a person would write it for a few routes with upstream
  * keepalive to the same pod addresses: what dispatcher's configuration is compared against. A route
- * with `apiKey` has the same 403 check a keyed route needs.
+ * with `apiKey` has the same 403 check a keyed route needs. `specHeaders` sends the headers SPEC §3
+ * requires (with the WebSocket upgrade map) instead of the usual three, to tell their cost apart.
  */
 export function minimalProxyConfig(options: {
   port: number;
   routes: { host: string; servers: string[]; apiKey?: string }[];
+  workerProcesses?: number | 'auto';
+  specHeaders?: boolean;
 }): string {
   const upstreams = options.routes
     .map(
@@ -155,22 +174,26 @@ ${route.servers.map((address) => `    server ${address};`).join('\n')}
         return 403;
       }`
     }
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_http_version 1.1;${options.specHeaders ? SPEC_HEADERS : MINIMAL_HEADERS}
       proxy_pass http://pods_${i};
     }
   }`,
     )
     .join('');
-  return `worker_processes auto;
+  const upgradeMap = options.specHeaders
+    ? `
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    '' '';
+  }`
+    : '';
+  return `worker_processes ${options.workerProcesses ?? 'auto'};
 pid "nginx.pid";
 error_log stderr;
 events {
   worker_connections 4096;
 }
-http {${COMMON_HTTP}${upstreams}
+http {${COMMON_HTTP}${upgradeMap}${upstreams}
   server {
     listen ${options.port} default_server;
     location / {
@@ -251,25 +274,120 @@ const CLOCK_TICKS_PER_SECOND = (() => {
   return Number.isInteger(answer) && answer > 0 ? answer : 100;
 })();
 
+/** The fields of /proc/<pid>/stat after the command name: state is [0], ppid [1], utime [11]. */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** An nginx master and its children (the workers). */
+export function nginxProcesses(masterPid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (Number(statFields(Number(entry))[1]) === masterPid) children.push(Number(entry));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return [masterPid, ...children];
+}
+
+/**
+ * CPU time (ms) used so far by one process: from schedstat (nanoseconds) where the kernel has it,
+ * else utime + stime in clock ticks (10 ms steps, coarse for a one-second run).
+ */
+function processCpuMs(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    const fields = statFields(pid);
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  }
+}
+
 /**
  * CPU time (user + system, in ms) used so far by the children of an nginx master — its workers —
  * from /proc. Less sensitive than requests per second to other work on a shared machine.
  */
 export function workerCpuMs(masterPid: number): number {
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  let total = 0;
+  for (const pid of nginxProcesses(masterPid).slice(1)) {
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // After the command name (in parentheses): state, ppid, ... utime is field 14, stime 15.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) !== masterPid) continue;
-      ticks += Number(fields[11]) + Number(fields[12]);
+      total += processCpuMs(pid);
     } catch {
       // the process ended meanwhile
     }
   }
-  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  return total;
+}
+
+/**
+ * Processes holding a listening TCP socket on `port` (an nginx master and its workers, which
+ * inherit it): how the bench finds a server it did not start itself.
+ */
+export function processesListeningOn(port: number): number[] {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue; // no IPv6
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1]?.split(':')[1];
+      if (local && Number.parseInt(local, 16) === port && fields[3] === '0A') inodes.add(fields[9] ?? '');
+    }
+  }
+  const holders: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const fds = readdirSync(`/proc/${entry}/fd`);
+      const sockets = fds.map(
+        (fd) => /^socket:\[(\d+)\]$/.exec(readlinkOrEmpty(`/proc/${entry}/fd/${fd}`))?.[1],
+      );
+      if (sockets.some((inode) => inode !== undefined && inodes.has(inode))) holders.push(Number(entry));
+    } catch {
+      // the process ended meanwhile, or is not ours to read
+    }
+  }
+  return holders;
+}
+
+function readlinkOrEmpty(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}
+
+/** The CPUs (taskset's list form) each process may run on now. */
+export function cpuAffinity(pids: readonly number[]): Map<number, string> {
+  const affinity = new Map<number, string>();
+  for (const pid of pids) {
+    const shown = spawnSync('taskset', ['--cpu-list', '--pid', String(pid)], { encoding: 'utf8' });
+    const list = /affinity list: (\S+)/.exec(shown.stdout ?? '')?.[1];
+    if (list) affinity.set(pid, list);
+  }
+  return affinity;
+}
+
+/** Runs every thread of each process on `cpus` only (taskset's list form: `1`, `0-2`). */
+export function pinToCpus(pids: readonly number[], cpus: string): void {
+  for (const pid of pids) {
+    const done = spawnSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(pid)], {
+      encoding: 'utf8',
+    });
+    if (done.status !== 0 && existsSync(`/proc/${pid}`)) {
+      throw new Error(`taskset could not pin ${pid} to CPUs ${cpus}: ${done.error?.message ?? done.stderr}`);
+    }
+  }
 }
 
 /**

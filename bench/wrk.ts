@@ -9,6 +9,8 @@ export interface WrkOptions {
   seconds: number;
   connections: number;
   threads?: number;
+  /** CPUs to run wrk on (taskset's list form: `0`, `0-2`); anywhere when absent. */
+  cpus?: string;
 }
 
 export interface WrkResult {
@@ -40,7 +42,11 @@ export function runWrk(options: WrkOptions): Promise<WrkResult> {
   for (const [name, value] of Object.entries(options.headers ?? {})) args.push('-H', `${name}: ${value}`);
   args.push(`http://127.0.0.1:${options.port}${options.path ?? '/'}`);
   return new Promise((resolve, reject) => {
-    const child = spawn(wrkBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, commandArgs] =
+      options.cpus === undefined
+        ? [wrkBin(), args]
+        : ['taskset', ['--cpu-list', options.cpus, wrkBin(), ...args]];
+    const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
@@ -53,7 +59,7 @@ export function runWrk(options: WrkOptions): Promise<WrkResult> {
     const guard = setTimeout(() => child.kill('SIGKILL'), (options.seconds + 30) * 1000);
     child.once('error', (error) => {
       clearTimeout(guard);
-      reject(new Error(`cannot run ${wrkBin()}: ${error.message}`));
+      reject(new Error(`cannot run ${command}: ${error.message}`));
     });
     child.once('exit', (code) => {
       clearTimeout(guard);
