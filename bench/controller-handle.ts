@@ -1,7 +1,8 @@
 // The bench's side of a live controller in its own process (controller-process.ts): start it with
 // an environment of its own, ask it things over IPC, read its log lines, stop it, and make sure its
-// nginx does not outlive it.
+// nginx does not outlive it. The process runs with the image's NODE_OPTIONS, as deployed.
 import { type ChildProcess, fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,6 +31,10 @@ export interface ChildMemory {
   arrayBuffers: number;
   /** Highest RSS of the process so far (VmHWM). */
   peakRss: number;
+  /** RSS mapped from files (the node binary, shared libraries): code, not data. */
+  fileBacked: number;
+  /** Resident bytes of each V8 heap space (new_space is the young generation's semi-spaces). */
+  spaces: Record<string, number>;
 }
 
 export type ChildRequest = { id: number; type: 'state' | 'memory' | 'idle' | 'stop' };
@@ -61,6 +66,8 @@ export interface ControllerHandle {
   pid: number;
   /** startRun to the first configuration served (initial list, render, nginx start), as the child measured it. */
   startMs: number;
+  /** NODE_OPTIONS of the child: the image's (see imageNodeOptions) unless `env` replaced them. */
+  nodeOptions: string | undefined;
   /** The child's memory before startRun: node, the modules, the templates. */
   baseline: ChildMemory | undefined;
   state(): Promise<ChildState>;
@@ -83,6 +90,14 @@ export interface ControllerOptions {
 }
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'controller-process.js');
+/** The Dockerfile, from dist/bench/ where this file runs compiled. */
+const DOCKERFILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'Dockerfile');
+
+/** The NODE_OPTIONS the image runs dispatcher with (its `ENV NODE_OPTIONS=...`), if any. */
+export function imageNodeOptions(): string | undefined {
+  const match = /\bNODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(readFileSync(DOCKERFILE, 'utf8'));
+  return match ? (match[1] ?? match[2]) : undefined;
+}
 const REQUEST_TIMEOUT_MS = 120_000;
 const KEPT_RECORDS = 10_000;
 const KEPT_PROBLEMS = 30;
@@ -102,8 +117,10 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const port = await freePort();
   let adminPort = await freePort();
   while (adminPort === port) adminPort = await freePort();
+  const nodeOptions = imageNodeOptions();
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    ...(nodeOptions && { NODE_OPTIONS: nodeOptions }),
     PORT: String(port),
     ADMIN_PORT: String(adminPort),
     ADMIN_BIND: '127.0.0.1',
@@ -228,6 +245,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
   return {
     port,
     pid: child.pid ?? 0,
+    nodeOptions: env.NODE_OPTIONS,
     ...started,
     state: () => ask<ChildState>('state'),
     memory: () => ask<ChildMemory>('memory'),

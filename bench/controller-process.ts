@@ -1,8 +1,11 @@
 // The live controller in a process of its own, as `dispatcher --nginx --kubeconfig FILE` runs it
-// (same flags, environment, startRun), so that its memory is its own and not the bench's. It adds
-// an IPC channel through which the bench asks for its counters, its memory after a full GC, whether
-// it is idle, and for a graceful stop. Started by controller-handle.ts with --expose-gc.
+// in the image (same flags, environment, NODE_OPTIONS, heap tuning, startRun), so that its memory is
+// its own and not the bench's. It adds an IPC channel through which the bench asks for its
+// counters, its memory after a full GC, whether it is idle, and for a graceful stop. Started by
+// controller-handle.ts with --expose-gc, the one flag the image does not have.
 import { readFileSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { tuneHeap } from '../src/cli.js';
 import { loadConfig, parseArgs } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { loadTemplates } from '../src/render.js';
@@ -27,13 +30,35 @@ function stateOf(running: Running): ChildState {
   };
 }
 
-function memory(): ChildMemory {
+/** The kB value of `field` in a /proc file ("VmHWM:   1234 kB"), in bytes; 0 when absent. */
+function procBytes(text: string, field: string): number {
+  const kb = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text)?.[1];
+  return kb === undefined ? 0 : Number(kb) * 1024;
+}
+
+function rssNow(): number {
+  return procBytes(readFileSync('/proc/self/status', 'utf8'), 'VmRSS');
+}
+
+async function memory(): Promise<ChildMemory> {
   const gc = (globalThis as { gc?: () => void }).gc;
   // Twice: the first pass may only make more garbage collectable (weak references, finalizers).
   gc?.();
   gc?.();
+  // V8 hands the pages a GC freed back to the OS from a background thread: wait (≤ 1 s) until the
+  // RSS stops falling, so that it shows what the process keeps, not what it is still releasing.
+  let rss = rssNow();
+  for (let waited = 0; waited < 1000; waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = rssNow();
+    if (now >= rss) break;
+    rss = now;
+  }
   const usage = process.memoryUsage();
-  const peak = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  const rollup = readFileSync('/proc/self/smaps_rollup', 'utf8');
+  const spaces: Record<string, number> = {};
+  for (const space of getHeapSpaceStatistics())
+    if (space.physical_space_size > 0) spaces[space.space_name] = space.physical_space_size;
   return {
     afterGc: gc !== undefined,
     rss: usage.rss,
@@ -41,11 +66,15 @@ function memory(): ChildMemory {
     heapTotal: usage.heapTotal,
     external: usage.external,
     arrayBuffers: usage.arrayBuffers,
-    peakRss: peak === undefined ? 0 : Number(peak) * 1024,
+    peakRss: procBytes(readFileSync('/proc/self/status', 'utf8'), 'VmHWM'),
+    fileBacked: procBytes(rollup, 'Rss') - procBytes(rollup, 'Anonymous'),
+    spaces,
   };
 }
 
 async function main(): Promise<void> {
+  // As dist/src/cli.js does when it is the entry point.
+  tuneHeap();
   const parsed = parseArgs(process.argv.slice(2));
   if (!parsed.ok) throw new Error(parsed.error);
   const loaded = loadConfig(process.env);
@@ -53,7 +82,7 @@ async function main(): Promise<void> {
   const config = loaded.config;
   const templates = loadTemplates(config.templatesDir);
   // What the process holds before it lists anything: node, its modules, the templates.
-  const baseline = memory();
+  const baseline = await memory();
   const began = performance.now();
   const running = await startRun({
     args: parsed.args,
@@ -72,7 +101,7 @@ async function main(): Promise<void> {
           send({ id: raw.id, result: stateOf(running) });
           break;
         case 'memory':
-          send({ id: raw.id, result: memory() });
+          send({ id: raw.id, result: await memory() });
           break;
         case 'idle':
           await running.controller.idle();

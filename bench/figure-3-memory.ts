@@ -24,12 +24,13 @@ export function memoryAfterListRow(live: LiveCluster, memory: ChildMemory): Figu
       {
         figure: 3,
         name: `controller memory after the initial list (${label}): RSS, heap`,
-        value: `RSS ${mb(memory.rss)}, heap ${mb(memory.heapUsed)} (peak RSS ${mb(memory.peakRss)}; before the list: RSS ${mb(baseline?.rss ?? Number.NaN)}, heap ${mb(baseline?.heapUsed ?? Number.NaN)})`,
+        value: `RSS ${mb(memory.rss)}, heap ${mb(memory.heapUsed)} (peak RSS ${mb(memory.peakRss)}; before the list: RSS ${mb(baseline?.rss ?? Number.NaN)}, heap ${mb(baseline?.heapUsed ?? Number.NaN)}; NODE_OPTIONS ${live.controller.nodeOptions ?? 'none'})`,
         target: `RSS ≤ ${mb(RSS_TARGET)}`,
         met: memory.rss <= RSS_TARGET,
       },
     ],
     data: {
+      nodeOptions: live.controller.nodeOptions ?? null,
       beforeList: baseline && memoryData(baseline),
       afterList: memoryData(memory),
       startMs: round(live.controller.startMs),
@@ -122,7 +123,7 @@ export async function churnFigure(
   };
 }
 
-export function memoryData(memory: ChildMemory): Record<string, number | boolean> {
+export function memoryData(memory: ChildMemory): Record<string, unknown> {
   const toMb = (bytes: number): number => round(bytes / 1024 / 1024);
   return {
     afterGc: memory.afterGc,
@@ -132,5 +133,9 @@ export function memoryData(memory: ChildMemory): Record<string, number | boolean
     externalMb: toMb(memory.external),
     arrayBuffersMb: toMb(memory.arrayBuffers),
     peakRssMb: toMb(memory.peakRss),
+    fileBackedMb: toMb(memory.fileBacked),
+    heapSpacesMb: Object.fromEntries(
+      Object.entries(memory.spaces).map(([name, bytes]) => [name, toMb(bytes)]),
+    ),
   };
 }

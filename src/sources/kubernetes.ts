@@ -3,6 +3,9 @@
 // client-node 1.x relists by itself after `410 Gone` and re-watches after a normal close, but any
 // other failure emits `error` and leaves the informer stopped: we restart it with capped backoff,
 // and re-watch periodically in case a watch stalls without closing.
+// Memory: a ListWatch keeps every object it delivers, for ever, only to read its name, namespace and
+// resourceVersion; the store keeps what the model made of it. So the ListWatch gets a cache entry of
+// those three fields, and the slimmed object goes to the sink once, beside it (see `delivering`).
 import {
   CoreV1Api,
   KubeConfig,
@@ -11,6 +14,7 @@ import {
   ListWatch,
   Watch,
 } from '@kubernetes/client-node';
+import { isPlainObject } from '../model/fields.js';
 import type { KubeObject, ObjectKind } from '../types.js';
 import { slimObject } from './slim.js';
 import type { Source, SourceSink } from './source.js';
@@ -101,6 +105,30 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Source
     backoffs.delete(kind);
   };
   const annotations = new Set(options.annotations);
+  /** Slimmed objects on their way to the sink, by the cache entry ListWatch hands to the callbacks. */
+  const delivering = new WeakMap<KubernetesObject, KubeObject>();
+  /** The cache entry of an object (name, namespace, resourceVersion); its slimmed form waits beside it. */
+  const cacheEntry = (kind: ObjectKind, object: unknown): KubernetesObject => {
+    const slim = slimObject(kind, object, annotations) as KubeObject;
+    const metadata: unknown = isPlainObject(slim) ? slim.metadata : undefined;
+    if (!isPlainObject(metadata)) return slim as KubernetesObject;
+    // Values as the server sent them (ListWatch only compares them), hence the cast.
+    const kept: Record<string, unknown> = {};
+    for (const key of ['name', 'namespace', 'resourceVersion'])
+      if (metadata[key] !== undefined) kept[key] = metadata[key];
+    const entry: KubernetesObject = { metadata: kept as KubernetesObject['metadata'] };
+    delivering.set(entry, slim);
+    return entry;
+  };
+  /**
+   * What the sink gets for a cache entry: the slimmed object the first time (then it is forgotten).
+   * A relist that finds an object gone hands back the entry itself, which names it: enough to delete.
+   */
+  const delivered = (entry: KubernetesObject): KubeObject => {
+    const slim = delivering.get(entry);
+    delivering.delete(entry);
+    return slim ?? (entry as KubeObject);
+  };
   const kindOf = (path: string): ObjectKind | undefined =>
     (Object.keys(paths) as ObjectKind[]).find((kind) => paths[kind] === path);
   const watcher = new BoundedWatch(
@@ -112,7 +140,7 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Source
     },
     (path, object) => {
       const kind = kindOf(path);
-      return kind ? slimObject(kind, object, annotations) : object;
+      return kind ? cacheEntry(kind, object) : object;
     },
   );
   const minBackoff = options.minBackoffMs ?? 500;
@@ -153,13 +181,14 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Source
   ): Informer {
     const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
       // Every page is slimmed as it arrives; the list is the first page's snapshot (its resourceVersion).
+      // ListWatch receives cache entries; the slimmed objects wait in `delivering`.
       const items: KubernetesObject[] = [];
       let first: KubernetesListObject<KubernetesObject> | undefined;
       let next: string | undefined;
       do {
         const page = await lists[kind]({ limit: pageSize, ...(next && { _continue: next }) });
         first ??= page;
-        for (const item of page.items) items.push(slimObject(kind, item, annotations) as KubernetesObject);
+        for (const item of page.items) items.push(cacheEntry(kind, item));
         next = page.metadata?._continue;
       } while (next);
       const result = { ...first, metadata: { resourceVersion: first.metadata?.resourceVersion }, items };
@@ -176,7 +205,7 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Source
       kind === 'Secret' ? fieldSelector : undefined,
     );
     const emit = (type: 'added' | 'modified' | 'deleted') => (object: KubernetesObject) =>
-      sink.event({ type, kind, object: object as KubeObject });
+      sink.event({ type, kind, object: delivered(object) });
     watch.on('add', emit('added'));
     watch.on('update', emit('modified'));
     watch.on('delete', emit('deleted'));

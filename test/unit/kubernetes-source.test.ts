@@ -8,6 +8,7 @@ import type { SourceEvent } from '../../src/types.js';
 import { ROUTABLE } from '../support/cluster.js';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.js';
 import { namespace, pod } from '../support/kube-objects.js';
+import { waitFor } from '../support/wait.js';
 
 let server: KubeApiServer | undefined;
 let source: Source | undefined;
@@ -60,5 +61,52 @@ describe('Kubernetes source', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(events.filter((e) => e.object.metadata?.name === 'late').map((e) => e.type)).toEqual(['added']);
+  });
+
+  it('after a relist, delivers the change and the deletion of objects that changed or went meanwhile', async () => {
+    server = await startKubeApiServer();
+    server.create(namespace('shop', { labels: ROUTABLE }));
+    for (const name of ['stays', 'changes', 'goes']) {
+      server.create(pod('shop', name, { ip: '10.0.0.1', ports: [80], labels: ROUTABLE }));
+    }
+    const kubeconfig = new KubeConfig();
+    kubeconfig.loadFromFile(server.kubeconfigPath);
+    source = createKubernetesSource({
+      kubeconfig,
+      labelSelector: 'github.com/30x.dispatcher.routable=true',
+      secretName: 'routing',
+      annotations: [],
+      minBackoffMs: 50,
+      maxBackoffMs: 200,
+    });
+    const events: SourceEvent[] = [];
+    await source.start({ event: (e) => events.push(e), problem: () => undefined });
+    const podEvents = () =>
+      events.filter((e) => e.kind === 'Pod').map((e) => `${e.type} ${e.object.metadata?.name}`);
+    expect(podEvents().sort()).toEqual(['added changes', 'added goes', 'added stays']);
+
+    // Changes while the API server is away, and the history the watches could resume from lost:
+    // the source learns of them only by listing again.
+    const lists = () => server?.requests.filter((r) => r.path === '/api/v1/pods' && !r.watch).length;
+    const listsBefore = lists();
+    await server.goDown();
+    server.patch('Pod', 'shop', 'changes', (p) => {
+      p.status.podIP = '10.0.0.2';
+    });
+    server.remove('Pod', 'shop', 'goes');
+    server.expireHistory();
+    await server.comeUp();
+    const afterRelist = () => events.filter((e) => e.kind === 'Pod').slice(3);
+    await waitFor('the relist to deliver two pod events', () => afterRelist().length >= 2);
+    expect(
+      afterRelist()
+        .map((e) => `${e.type} ${e.object.metadata?.namespace}/${e.object.metadata?.name}`)
+        .sort(),
+    ).toEqual(['deleted shop/goes', 'modified shop/changes']);
+    expect(lists()).toBeGreaterThan(listsBefore ?? 0);
+    // The change arrives whole (slimmed), not as the name and version the informer's cache keeps.
+    expect(afterRelist().find((e) => e.type === 'modified')?.object.status).toEqual(
+      expect.objectContaining({ phase: 'Running', podIP: '10.0.0.2' }),
+    );
   });
 });

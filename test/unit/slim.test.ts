@@ -9,8 +9,8 @@ import { toSecret } from '../../src/model/secret.js';
 import { parseSelector } from '../../src/model/selector.js';
 import { slimObject } from '../../src/sources/slim.js';
 import type { KubeObject } from '../../src/types.js';
-import { HOSTS, PATHS, testConfig } from '../support/cluster.js';
-import { pod } from '../support/kube-objects.js';
+import { HOSTS, PATHS, ROUTABLE, testConfig } from '../support/cluster.js';
+import { type PodOptions, pod } from '../support/kube-objects.js';
 
 const cfg = modelConfigFrom(testConfig());
 const parsed = parseSelector('github.com/30x.dispatcher.routable=true');
@@ -18,6 +18,14 @@ if (!parsed.ok) throw new Error(parsed.reason);
 const selector = parsed.value;
 const keep = new Set([HOSTS, PATHS]);
 const slim = (kind: 'Namespace' | 'Pod' | 'Secret', o: KubeObject) => slimObject(kind, o, keep) as KubeObject;
+/** A routable pod with one container declaring port 8080 as "web", routing `/` to `containerPort`. */
+const probed = (name: string, containerPort: number | string, probes: PodOptions['probes']) =>
+  pod('ns', name, {
+    labels: ROUTABLE,
+    annotations: { [PATHS]: JSON.stringify([{ basePath: '/', containerPort }]) },
+    ports: [{ containerPort: 8080, name: 'web' }],
+    probes,
+  });
 
 describe('slimObject', () => {
   const ports = { web: 8080, api: 9000 };
@@ -31,6 +39,45 @@ describe('slimObject', () => {
       ports,
       paths: [{ basePath: '/x;', containerPort: 1 }],
     }),
+    // Probes: the readiness probe is read when it is an object, else the liveness probe; only
+    // httpGet (else tcpSocket) and the timing fields of the probe read count.
+    probed('http-named', 'web', {
+      readiness: { httpGet: { path: '/healthz', port: 'web', scheme: 'HTTP' }, periodSeconds: 5 },
+      liveness: { tcpSocket: { port: 8080 }, initialDelaySeconds: 3 },
+    }),
+    probed('exec-readiness', 8080, {
+      readiness: { initialDelaySeconds: 1 } as never,
+      liveness: { httpGet: { path: '/live', port: 8080 } },
+    }),
+    probed('liveness-only', 'web', { liveness: { tcpSocket: { port: 'web' }, timeoutSeconds: 3 } }),
+    probed('https', 8080, { readiness: { httpGet: { path: '/', port: 8080, scheme: 'HTTPS' } } }),
+    probed('bad-period', 8080, { readiness: { httpGet: { port: 8080 }, periodSeconds: 0 } }),
+    probed('unknown-port', 'api', { readiness: { httpGet: { port: 'nope' } } }),
+    {
+      ...probed('odd-readiness', 8080, { liveness: { httpGet: { path: '/l', port: 8080 } } }),
+      spec: {
+        containers: [
+          {
+            name: 'c',
+            ports: [{ containerPort: 8080 }, 7],
+            readinessProbe: 'x',
+            livenessProbe: { tcpSocket: {} },
+          },
+        ],
+      },
+    },
+    {
+      ...probed('conditions-odd', 8080, {}),
+      status: { phase: 'Running', podIP: '10.0.0.1', conditions: 'x' },
+    },
+    {
+      ...probed('ready-twice', 8080, {}),
+      status: {
+        phase: 'Running',
+        podIP: '10.0.0.1',
+        conditions: [7, { type: 'Ready', status: 'False' }, { type: 'Ready', status: 'True' }],
+      },
+    },
     // Malformed shapes stay malformed, so the model still reports them.
     pod('ns', 'odd', { containers: ['not an object', { name: 'c', ports: 'nope' }] }),
     {
@@ -59,6 +106,6 @@ describe('slimObject', () => {
     const before = JSON.stringify(full).length;
     const after = JSON.stringify(slim('Pod', full)).length;
     expect(before).toBeGreaterThan(4000);
-    expect(after / before).toBeLessThan(0.35);
+    expect(after / before).toBeLessThan(0.15);
   });
 });
