@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
+import { createServerGroupCache, groupServers, type ServerGroupCache } from './server-groups.js';
 import type {
   HealthCheck,
   HealthCheckMode,
@@ -35,6 +36,11 @@ export interface Templates {
   /** Directory the templates were read from. */
   dir: string;
   main: Handlebars.TemplateDelegate<RenderView>;
+  /**
+   * The templates name servers by `serverNames`: hosts that route the same way then share one
+   * server block. Templates that use only `host` (written before it) get one block per host.
+   */
+  groupsHosts: boolean;
   /** What earlier renders with these templates made; only speed depends on it. */
   cache: RenderCache;
 }
@@ -53,6 +59,7 @@ export interface RenderCache {
 interface ViewCache {
   upstreams: WeakMap<Upstream, UpstreamView>;
   servers: WeakMap<Server, ServerView>;
+  groups: ServerGroupCache;
 }
 
 function createRenderCache(): RenderCache {
@@ -122,7 +129,10 @@ export interface UpstreamView {
 }
 
 export interface ServerView {
+  /** The block's first host. */
   host: Quoted;
+  /** Every host of the block, each quoted, separated by spaces: what `server_name` takes. */
+  serverNames: string;
   /** `80` or `443 ssl`. */
   listen: string;
   tls: TlsView | null;
@@ -365,7 +375,12 @@ export function loadTemplates(dir: string): Templates {
   for (const [name, { path, ast }] of partials) {
     instance.registerPartial(name, compileTemplate(instance, path, prepare(ast, [name])));
   }
-  return { dir, main: compileTemplate(instance, mainPath, prepare(mainAst, [])), cache };
+  return {
+    dir,
+    main: compileTemplate(instance, mainPath, prepare(mainAst, [])),
+    groupsHosts: [mainAst, ...asts.values()].some(readsServerNames),
+    cache,
+  };
 }
 
 /**
@@ -447,6 +462,16 @@ function compileTemplate(
   }
 }
 
+function readsServerNames(ast: hbs.AST.Program): boolean {
+  const visitor = new Handlebars.Visitor();
+  let found = false;
+  visitor.PathExpression = (node: hbs.AST.PathExpression): void => {
+    if (node.parts[node.parts.length - 1] === 'serverNames') found = true;
+  };
+  visitor.accept(ast);
+  return found;
+}
+
 function checkPartialsExist(ast: hbs.AST.Program, path: string, known: Set<string>): void {
   const visitor = new Handlebars.Visitor();
   const missing: { name: string; line: number }[] = [];
@@ -491,7 +516,7 @@ const VERSION_PLACEHOLDER = '\u0000config-version\u0000';
  * of a canonical JSON of the table costs a few milliseconds instead of tens on large tables.
  */
 export function render(templates: Templates, table: RoutingTable, options: RenderOptions): string {
-  const text = templates.main(viewOf(table, options, templates.cache));
+  const text = templates.main(viewOf(table, options, templates));
   const hash = createHash('sha256').update(text);
   for (const file of table.tlsFiles) hash.update(`\0${file.path}\0${file.mode}\0${file.contentBase64}`);
   const version = hash.digest('hex').slice(0, 16);
@@ -516,10 +541,10 @@ function replaceAll(text: string, search: string, replacement: string): string {
   return from === 0 ? text : out + text.slice(from);
 }
 
-function viewOf(table: RoutingTable, options: RenderOptions, cache: RenderCache): RenderView {
-  const views = viewCacheFor(cache, options);
+function viewOf(table: RoutingTable, options: RenderOptions, templates: Templates): RenderView {
+  const views = viewCacheFor(templates.cache, options);
   const hash = serverNamesHash(table.servers);
-  const server: ServerContext = {
+  const context: ServerContext = {
     plainListen: integer(options.port),
     sslListen: `${integer(options.sslPort)} ssl`,
     // nginx's name for a request header: lower case, `-` as `_` (the allow-list leaves nothing else).
@@ -529,6 +554,14 @@ function viewOf(table: RoutingTable, options: RenderOptions, cache: RenderCache)
         ? { status: integer(options.defaultLocationReturn.code), url: null }
         : { status: null, url: quoteNginx(options.defaultLocationReturn.url) },
   };
+  const servers = table.servers.map((each) => {
+    let view = views.servers.get(each);
+    if (!view) {
+      view = serverView(each, context);
+      views.servers.set(each, view);
+    }
+    return view;
+  });
   return {
     version: VERSION_PLACEHOLDER,
     paths: options.prefixRelativePaths ? PREFIX_PATHS : SYSTEM_PATHS,
@@ -547,14 +580,7 @@ function viewOf(table: RoutingTable, options: RenderOptions, cache: RenderCache)
       }
       return view;
     }),
-    servers: table.servers.map((each) => {
-      let view = views.servers.get(each);
-      if (!view) {
-        view = serverView(each, server);
-        views.servers.set(each, view);
-      }
-      return view;
-    }),
+    servers: templates.groupsHosts ? groupServers(servers, views.groups) : servers,
   };
 }
 
@@ -562,7 +588,7 @@ function viewOf(table: RoutingTable, options: RenderOptions, cache: RenderCache)
 function viewCacheFor(cache: RenderCache, options: RenderOptions): ViewCache {
   let views = cache.views.get(options);
   if (!views) {
-    views = { upstreams: new WeakMap(), servers: new WeakMap() };
+    views = { upstreams: new WeakMap(), servers: new WeakMap(), groups: createServerGroupCache() };
     cache.views.set(options, views);
   }
   return views;
@@ -629,8 +655,10 @@ interface ServerContext {
 }
 
 function serverView(server: Server, context: ServerContext): ServerView {
+  const host = quoteNginx(server.host);
   return {
-    host: quoteNginx(server.host),
+    host,
+    serverNames: host,
     listen: server.tls ? context.sslListen : context.plainListen,
     tls: server.tls ? tlsView(server.tls) : null,
     locations: server.locations.map((location) => ({

@@ -111,3 +111,42 @@ describe('render cache and templates that read an item position', () => {
     expect(render(templates, c.plan(), renderOptions)).toContain(':10.0.2.9:3000;\n');
   });
 });
+
+describe('render cache and hosts that share a block (server_name {{serverNames}})', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dispatcher-grouping-templates-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'partials'));
+  writeFileSync(
+    join(dir, 'nginx.conf.hbs'),
+    '# dispatcher config-version: {{version}}\n{{#each servers}}server_name {{serverNames}};{{#each locations}} {{path}}{{/each}}\n{{/each}}',
+  );
+  const twoHosts = (name: string) => ns(name, { [`${name}.example.com`]: {}, [`${name}.internal`]: {} });
+  const lines = (text: string) => text.split('\n').slice(1, -1);
+
+  it('re-groups hosts after a change, as a render without cache does', () => {
+    const templates = loadTemplates(dir);
+    const c = cluster([twoHosts('alpha'), twoHosts('beta'), pods[0] as KubeObject, pods[1] as KubeObject]);
+    const fresh = (table: RoutingTable) => render(loadTemplates(dir), table, renderOptions);
+    const first = c.plan();
+    expect(lines(render(templates, first, renderOptions))).toEqual([
+      'server_name "alpha.example.com" "alpha.internal"; "/"',
+      'server_name "beta.example.com" "beta.internal"; "/"',
+    ]);
+    // beta's pod moves to /api: beta's hosts still route alike, and alike alpha no more.
+    c.apply('added', app('beta', 'b-1', '10.0.1.1', [{ basePath: '/api', containerPort: '3000' }]));
+    const second = c.plan();
+    expect(render(templates, second, renderOptions)).toBe(fresh(second));
+    expect(lines(render(templates, second, renderOptions))).toEqual([
+      'server_name "alpha.example.com" "alpha.internal"; "/"',
+      'server_name "beta.example.com" "beta.internal"; "/api"',
+    ]);
+    // beta loses its pods: its hosts only answer the default location, unlike alpha's.
+    c.apply('deleted', app('beta', 'b-1', '10.0.1.1', [{ basePath: '/api', containerPort: '3000' }]));
+    const third = c.plan();
+    expect(render(templates, third, renderOptions)).toBe(fresh(third));
+    expect(lines(render(templates, third, renderOptions))).toEqual([
+      'server_name "alpha.example.com" "alpha.internal"; "/"',
+      'server_name "beta.example.com" "beta.internal";',
+    ]);
+  });
+});

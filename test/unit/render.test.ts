@@ -179,7 +179,7 @@ function one(directives: Directive[], name: string): Directive {
 
 function serverFor(text: string, host: string): Directive[] {
   const found = all(http(text), 'server').filter((s) =>
-    s.block?.some((d) => d.name === 'server_name' && d.args[0] === host),
+    s.block?.some((d) => d.name === 'server_name' && d.args.includes(host)),
   );
   if (found.length !== 1) throw new Error(`expected one server for ${host}, found ${found.length}`);
   return (found[0] as Directive).block ?? [];
@@ -802,7 +802,8 @@ describe('render', () => {
       const check = await checkConfig(text);
       expect(check.ok, check.output).toBe(true);
       expect(check.output).not.toMatch(/\[warn\]|could not build|server_names_hash/);
-      expect(all(http(text), 'server')).toHaveLength(5001);
+      const names = all(http(text), 'server').flatMap((block) => lines(block.block ?? [], 'server_name'));
+      expect(names.join(' ').split(' ')).toHaveLength(5000);
     },
   );
 
@@ -826,6 +827,44 @@ describe('render', () => {
       expect(() => loadTemplates(bundledTemplatesDir)).not.toThrow();
     });
 
+    it('gives hosts that route the same way one block with server_name {{serverNames}}; TLS hosts and hosts that differ keep theirs', async () => {
+      const grouping = copyOfBundled('grouping');
+      const serverPath = join(grouping, 'partials', 'server.hbs');
+      writeFileSync(
+        serverPath,
+        readFileSync(serverPath, 'utf8').replace('server_name {{host}};', 'server_name {{serverNames}};'),
+      );
+      const same = [location('/', 'shop_root'), location('/api', 'shop_root', { apiKey: 'c2VjcmV0' })];
+      const tls = { certificate: cert, certificateKey: key };
+      const hosts = table(
+        [
+          server('a.test', same),
+          server('b.test', [location('/', 'shop_root')]),
+          server('c.test', same),
+          server('s1.test', same, { tls }),
+          server('s2.test', same, { tls }),
+          server('z.test', same),
+        ],
+        [upstream('shop_root', [pod('10.0.0.1:80')])],
+      );
+      const namesPerBlock = (text: string) =>
+        all(http(text), 'server')
+          .map((block) => lines(block.block ?? [], 'server_name'))
+          .filter((names) => names.length > 0);
+
+      const text = render(loadTemplates(grouping), hosts, options({ ssl: tls }));
+      const check = await checkConfig(text);
+      expect(check.ok, check.output).toBe(true);
+      expect(namesPerBlock(text)).toEqual([['a.test c.test z.test'], ['b.test'], ['s1.test'], ['s2.test']]);
+      for (const host of ['a.test', 'c.test', 'z.test']) {
+        expect(lines(locationIn(serverFor(text, host), '/api'), 'proxy_pass')).toEqual(['http://shop_root']);
+      }
+      // The bundled templates keep one block per host.
+      expect(namesPerBlock(render(templates, hosts, options({ ssl: tls })))).toEqual(
+        ['a.test', 'b.test', 'c.test', 's1.test', 's2.test', 'z.test'].map((host) => [host]),
+      );
+    });
+
     it('loads a TEMPLATES_DIR of the user: an access log added, @index/@first/@last still there', async () => {
       const custom = copyOfBundled('custom');
       const mainPath = join(custom, 'nginx.conf.hbs');
@@ -839,7 +878,10 @@ describe('render', () => {
             '{{#each servers}}\n  # server {{@index}} first={{@first}} last={{@last}}\n',
           ),
       );
-      const three = table([server('a.test', []), server('b.test', []), server('c.test', [])]);
+      const three = table(
+        ['a', 'b', 'c'].map((name) => server(`${name}.test`, [location(`/${name}`, 'shop_root')])),
+        [upstream('shop_root', [pod('10.0.0.1:3000')])],
+      );
       const customText = render(loadTemplates(custom), three, options());
       expect(lines(http(render(templates, three, options())), 'access_log')).toEqual(['off']);
       const check = await checkConfig(customText);
