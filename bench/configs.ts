@@ -1,6 +1,9 @@
 // dispatcher's own pipeline (store → plan → render) in the bench process, for the figures that need a
 // rendered configuration without a live controller, and the hand-written configurations compared
 // against it.
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { renderOptionsFrom, storeFor } from '../src/pipeline.js';
 import { createPlanCache, type PlanCache, plan, planOptionsFrom } from '../src/plan.js';
@@ -27,9 +30,26 @@ export interface Pipeline {
   renderNow(): { table: RoutingTable; text: string };
 }
 
-/** A store holding every object of `cluster`, rendering for an nginx under a private prefix on `port`. */
-export function pipelineFor(cluster: Cluster, port: number): Pipeline {
-  const config = benchConfig({ PORT: String(port) });
+/**
+ * A copy of the bundled templates whose servers are named by `serverNames`: hosts that route alike
+ * share one server block (README, "nginx's own time at scale"). The caller removes the directory.
+ */
+export function groupingTemplatesDir(bundled: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dispatcher-bench-templates-'));
+  cpSync(bundled, dir, { recursive: true });
+  const server = join(dir, 'partials', 'server.hbs');
+  const text = readFileSync(server, 'utf8');
+  if (!text.includes('server_name {{host}};')) throw new Error(`${server} has no server_name {{host}};`);
+  writeFileSync(server, text.replace('server_name {{host}};', 'server_name {{serverNames}};'));
+  return dir;
+}
+
+/**
+ * A store holding every object of `cluster`, rendering for an nginx under a private prefix on `port`,
+ * with the bundled templates or those of `templatesDir`.
+ */
+export function pipelineFor(cluster: Cluster, port: number, templatesDir?: string): Pipeline {
+  const config = benchConfig({ PORT: String(port), ...(templatesDir && { TEMPLATES_DIR: templatesDir }) });
   const templates = loadTemplates(config.templatesDir);
   const renderOptions = renderOptionsFrom(config, { healthChecks: 'passive', prefixRelativePaths: true });
   const store = storeFor(config);

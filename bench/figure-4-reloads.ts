@@ -2,8 +2,10 @@
 // the reload itself (SIGHUP → the new workers serve the new version), with the upstream count, since
 // nginx's parse time grows with the square of it. (b) Through the live controller: events that
 // change nothing routable cause no reload; a burst of routable changes inside one window, one.
+
+import { readFileSync, rmSync } from 'node:fs';
 import { freePort } from '../test/support/nginx.js';
-import { freshVersion, pipelineFor, withVersion } from './configs.js';
+import { benchConfig, freshVersion, groupingTemplatesDir, pipelineFor, withVersion } from './configs.js';
 import type { LiveCluster } from './live-cluster.js';
 import { applyTimed, startRenderedNginx } from './nginx.js';
 import { type FigureResult, mmm, type Row, roundSummary, summarize } from './stats.js';
@@ -13,6 +15,7 @@ import {
   NOMINAL_PORTS,
   namespaceName,
   SIZES,
+  type Size,
   setReady,
   sizeLabel,
   upstreamCount,
@@ -21,42 +24,65 @@ import {
 export async function reloadCostFigure(options: { runs: number }): Promise<FigureResult> {
   const rows: Row[] = [];
   const sizes: Record<string, unknown>[] = [];
-  for (const size of SIZES) {
-    const port = await freePort();
-    const { text } = pipelineFor(buildCluster(size, NOMINAL_PORTS), port).renderNow();
-    const nginx = await startRenderedNginx(text, port, `nginx for ${sizeLabel(size)}`);
-    const tests: number[] = [];
-    const reloads: number[] = [];
-    try {
-      for (let run = 0; run < options.runs; run++) {
-        const timed = await applyTimed(nginx, port, withVersion(text, freshVersion()));
-        tests.push(timed.testMs);
-        reloads.push(timed.reloadMs);
+  const grouping = groupingTemplatesDir(benchConfig().templatesDir);
+  const variants = [
+    ...SIZES.map((size) => ({ size, label: sizeLabel(size), templatesDir: undefined })),
+    // Both hosts of a namespace in one server block (server_name {{serverNames}}): what it saves nginx.
+    { size: LARGEST, label: `${sizeLabel(LARGEST)} hosts grouped`, templatesDir: grouping },
+  ];
+  try {
+    for (const { size, label, templatesDir } of variants) {
+      const port = await freePort();
+      const { text } = pipelineFor(buildCluster(size, NOMINAL_PORTS), port, templatesDir).renderNow();
+      const nginx = await startRenderedNginx(text, port, `nginx for ${label}`);
+      const tests: number[] = [];
+      const reloads: number[] = [];
+      let masterRssMb = 0;
+      try {
+        for (let run = 0; run < options.runs; run++) {
+          const timed = await applyTimed(nginx, port, withVersion(text, freshVersion()));
+          tests.push(timed.testMs);
+          reloads.push(timed.reloadMs);
+        }
+        masterRssMb = rssMb(nginx.master.pid);
+      } finally {
+        await nginx.stop();
       }
-    } finally {
-      await nginx.stop();
+      const test = summarize(tests);
+      const reload = summarize(reloads);
+      const servers = (text.match(/^ {2}server \{$/gm) ?? []).length;
+      rows.push({
+        figure: 4,
+        name: `nginx -t / reload, ${label} (${upstreamCount(size)} upstreams, ${servers} server blocks), min/median/max`,
+        value: `-t ${mmm(test)}; reload ${mmm(reload)}; master ${masterRssMb} MB`,
+        target: '',
+        met: null,
+      });
+      sizes.push({
+        size: label,
+        upstreams: upstreamCount(size),
+        serverBlocks: servers,
+        configBytes: Buffer.byteLength(text),
+        testMs: roundSummary(test),
+        reloadMs: roundSummary(reload),
+        masterRssMb,
+      });
+      process.stdout.write(
+        `  figure 4: ${label} (${upstreamCount(size)} upstreams, ${servers} server blocks): nginx -t ${mmm(test)}, reload ${mmm(reload)}, master ${masterRssMb} MB\n`,
+      );
     }
-    const test = summarize(tests);
-    const reload = summarize(reloads);
-    rows.push({
-      figure: 4,
-      name: `nginx -t / reload, ${sizeLabel(size)} (${upstreamCount(size)} upstreams), min/median/max`,
-      value: `-t ${mmm(test)}; reload ${mmm(reload)}`,
-      target: '',
-      met: null,
-    });
-    sizes.push({
-      size: sizeLabel(size),
-      upstreams: upstreamCount(size),
-      configBytes: Buffer.byteLength(text),
-      testMs: roundSummary(test),
-      reloadMs: roundSummary(reload),
-    });
-    process.stdout.write(
-      `  figure 4: ${sizeLabel(size)} (${upstreamCount(size)} upstreams): nginx -t ${mmm(test)}, reload ${mmm(reload)}\n`,
-    );
+  } finally {
+    rmSync(grouping, { recursive: true, force: true });
   }
   return { rows, data: { perSize: sizes } };
+}
+
+const LARGEST: Size = { namespaces: 1000, podsPerNamespace: 10 };
+
+/** Resident memory of a process, MB (VmRSS of /proc/<pid>/status). */
+function rssMb(pid: number): number {
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return kb === undefined ? 0 : Math.round(Number(kb) / 1024);
 }
 
 export interface ReloadCountOptions {
