@@ -2,7 +2,7 @@
 // pages, every object arrives once, slimmed, and the watch follows from the list's snapshot.
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createKubernetesSource } from '../../src/sources/kubernetes.js';
+import { createKubernetesSource, type KubernetesSourceOptions } from '../../src/sources/kubernetes.js';
 import type { Source } from '../../src/sources/source.js';
 import type { SourceEvent } from '../../src/types.js';
 import { ROUTABLE } from '../support/cluster.js';
@@ -18,6 +18,25 @@ afterEach(async () => {
   await server?.close();
 });
 
+/** Starts a source against `api` (routable objects, secrets named routing) and collects its events. */
+async function startSource(
+  api: KubeApiServer,
+  extra: Partial<KubernetesSourceOptions> = {},
+): Promise<SourceEvent[]> {
+  const kubeconfig = new KubeConfig();
+  kubeconfig.loadFromFile(api.kubeconfigPath);
+  source = createKubernetesSource({
+    kubeconfig,
+    labelSelector: 'github.com/30x.dispatcher.routable=true',
+    secretName: 'routing',
+    annotations: [],
+    ...extra,
+  });
+  const events: SourceEvent[] = [];
+  await source.start({ event: (e) => events.push(e), problem: () => undefined });
+  return events;
+}
+
 describe('Kubernetes source', () => {
   it('lists in pages of `limit`, delivers every object once, slimmed, then watches from the snapshot', async () => {
     server = await startKubeApiServer();
@@ -27,17 +46,7 @@ describe('Kubernetes source', () => {
         pod('big', `p-${String(i).padStart(3, '0')}`, { ip: '10.0.0.1', ports: [80], labels: ROUTABLE }),
       );
     }
-    const kubeconfig = new KubeConfig();
-    kubeconfig.loadFromFile(server.kubeconfigPath);
-    source = createKubernetesSource({
-      kubeconfig,
-      labelSelector: 'github.com/30x.dispatcher.routable=true',
-      secretName: 'routing',
-      annotations: [],
-      pageSize: 60,
-    });
-    const events: SourceEvent[] = [];
-    await source.start({ event: (e) => events.push(e), problem: () => undefined });
+    const events = await startSource(server, { pageSize: 60 });
 
     const pods = events.filter((e) => e.kind === 'Pod');
     expect(pods).toHaveLength(250);
@@ -56,10 +65,7 @@ describe('Kubernetes source', () => {
 
     // A change after the list arrives through the watch.
     server.create(pod('big', 'late', { ip: '10.0.0.2', ports: [80], labels: ROUTABLE }));
-    const deadline = Date.now() + 10_000;
-    while (!events.some((e) => e.object.metadata?.name === 'late') && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitFor('the late pod', () => events.some((e) => e.object.metadata?.name === 'late'));
     expect(events.filter((e) => e.object.metadata?.name === 'late').map((e) => e.type)).toEqual(['added']);
   });
 
@@ -69,18 +75,7 @@ describe('Kubernetes source', () => {
     for (const name of ['stays', 'changes', 'goes']) {
       server.create(pod('shop', name, { ip: '10.0.0.1', ports: [80], labels: ROUTABLE }));
     }
-    const kubeconfig = new KubeConfig();
-    kubeconfig.loadFromFile(server.kubeconfigPath);
-    source = createKubernetesSource({
-      kubeconfig,
-      labelSelector: 'github.com/30x.dispatcher.routable=true',
-      secretName: 'routing',
-      annotations: [],
-      minBackoffMs: 50,
-      maxBackoffMs: 200,
-    });
-    const events: SourceEvent[] = [];
-    await source.start({ event: (e) => events.push(e), problem: () => undefined });
+    const events = await startSource(server, { minBackoffMs: 50, maxBackoffMs: 200 });
     const podEvents = () =>
       events.filter((e) => e.kind === 'Pod').map((e) => `${e.type} ${e.object.metadata?.name}`);
     expect(podEvents().sort()).toEqual(['added changes', 'added goes', 'added stays']);
