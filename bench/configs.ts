@@ -1,9 +1,6 @@
 // dispatcher's own pipeline (store → plan → render) in the bench process, for the figures that need a
 // rendered configuration without a live controller, and the hand-written configurations compared
 // against it.
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { renderOptionsFrom, storeFor } from '../src/pipeline.js';
 import { createPlanCache, type PlanCache, plan, planOptionsFrom } from '../src/plan.js';
@@ -28,20 +25,6 @@ export interface Pipeline {
   planCache: PlanCache;
   /** What the controller does at the end of a batch window: snapshot, plan, render. */
   renderNow(): { table: RoutingTable; text: string };
-}
-
-/**
- * A copy of the bundled templates whose servers are named by `serverNames`: hosts that route alike
- * share one server block (README, "nginx's own time at scale"). The caller removes the directory.
- */
-export function groupingTemplatesDir(bundled: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'dispatcher-bench-templates-'));
-  cpSync(bundled, dir, { recursive: true });
-  const server = join(dir, 'partials', 'server.hbs');
-  const text = readFileSync(server, 'utf8');
-  if (!text.includes('server_name {{host}};')) throw new Error(`${server} has no server_name {{host}};`);
-  writeFileSync(server, text.replace('server_name {{host}};', 'server_name {{serverNames}};'));
-  return dir;
 }
 
 /**

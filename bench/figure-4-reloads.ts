@@ -5,7 +5,8 @@
 
 import { readFileSync, rmSync } from 'node:fs';
 import { freePort } from '../test/support/nginx.js';
-import { benchConfig, freshVersion, groupingTemplatesDir, pipelineFor, withVersion } from './configs.js';
+import { groupingTemplatesDir } from '../test/support/templates.js';
+import { benchConfig, freshVersion, pipelineFor, withVersion } from './configs.js';
 import type { LiveCluster } from './live-cluster.js';
 import { applyTimed, startRenderedNginx } from './nginx.js';
 import { type FigureResult, mmm, type Row, roundSummary, summarize } from './stats.js';

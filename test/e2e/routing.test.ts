@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -8,6 +9,7 @@ import { type Backend, type Echo, startBackend, streamChunks } from '../support/
 import { keepAliveAgent, request, requestFirstChunk, wsEcho } from '../support/http.js';
 import { namespace, pod, secret } from '../support/kube-objects.js';
 import { freePort, nginxProcessesUnder, type RunningNginx, startNginx } from '../support/nginx.js';
+import { groupingTemplatesDir } from '../support/templates.js';
 import { waitFor } from '../support/wait.js';
 
 const ROUTABLE = { 'github.com/30x.dispatcher.routable': 'true' };
@@ -59,8 +61,7 @@ function renderedConfig(objects: KubeObject[], env: Record<string, string>): str
   if (!loaded.ok) throw new Error(`invalid test configuration: ${JSON.stringify(loaded.errors)}`);
   const table = routeObjects(objects, loaded.config);
   const options = renderOptionsFrom(loaded.config, { healthChecks: 'passive', prefixRelativePaths: true });
-  const templates = loadTemplates(bundledTemplatesDir);
-  return render(templates, table, options);
+  return render(loadTemplates(loaded.config.templatesDir), table, options);
 }
 
 /** Pod name → how many of `echoes` it answered. */
@@ -406,6 +407,28 @@ describe('routing through a real nginx', () => {
       // The younger namespace's /extra is gone: the elder's `/` answers it.
       expect((await echoFrom('shared.test', '/extra')).pod).toBe('elder-web');
       expect(youngerExtra.connections).toBe(before);
+    });
+
+    it('templates with server_name {{serverNames}}: hosts that route alike share a block, every route holds', async () => {
+      const dir = groupingTemplatesDir(bundledTemplatesDir);
+      try {
+        const text = renderedConfig(cluster(), { TEMPLATES_DIR: dir, PORT: String(port) });
+        expect(text).toContain('server_name "h1.test" "h2.test";');
+        await serve({ TEMPLATES_DIR: dir });
+        for (const host of ['h1.test', 'h2.test', 'H2.Test']) {
+          expect((await echoFrom(host, '/')).pod).toBe('shop-web');
+          expect((await echoFrom(host, '/nodejs/page')).pod).toBe('shop-nodejs');
+        }
+        expect((await get('locked.test', '/')).status).toBe(403);
+        expect((await echoFrom('locked.test', '/', { 'X-ROUTING-API-KEY': API_KEY_HEADER_VALUE })).pod).toBe(
+          'locked-web',
+        );
+        expect((await echoFrom('shared.test', '/extra')).pod).toBe('younger-extra');
+        expect((await get('empty.test', '/')).status).toBe(404);
+        expect((await get('h3.test', '/')).closed).toBe(true);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('NGINX_MAX_CLIENT_BODY_SIZE=1k refuses a 2 KiB body with 413 and lets a small one through', async () => {
