@@ -38,7 +38,7 @@ export interface Templates {
   main: Handlebars.TemplateDelegate<RenderView>;
   /**
    * The templates name servers by `serverNames`: hosts that route the same way then share one
-   * server block. Templates that use only `host` (written before it) get one block per host.
+   * server block. Templates that name them by `host`, the bundled ones, get one block per host.
    */
   groupsHosts: boolean;
   /** What earlier renders with these templates made; only speed depends on it. */

@@ -1,7 +1,8 @@
-// Hosts that route identically share one nginx server block (`server_name a b;`). nginx allocates a
-// full set of module configurations for every server, location and `if` block, and a reload costs
-// in proportion to what it allocates: a namespace with two hosts (public and internal) would
-// otherwise double the server side of the configuration.
+// With templates that write `server_name {{serverNames}};`, hosts that route identically share one
+// nginx server block (`server_name a b;`). nginx allocates a full set of module configurations for
+// every server, location and `if` block, and a reload costs about in proportion to what it
+// allocates: a namespace with two hosts (public and internal) otherwise doubles the server side of
+// the configuration. The bundled templates keep one block per host, as SPEC.md describes.
 import type { ServerView } from './render.js';
 
 /** Per render options: keys and merged views, remembered by view identity across renders. */
