@@ -117,10 +117,14 @@ export function createController(options: ControllerOptions): Controller {
 
   async function renderAndApply(batchSize: number): Promise<OutputResult> {
     const began = performance.now();
-    const table = plan(store.snapshot(), planOptions, planCache);
-    const text = render(options.templates(), table, renderOptions);
+    const templates = options.templates();
+    // The render made ahead for the check is this batch's when nothing changed since.
+    const reuse = ahead?.changes === storeChanges && ahead.templates === templates ? ahead : undefined;
+    ahead = undefined;
+    const table = reuse?.table ?? plan(store.snapshot(), planOptions, planCache);
+    const text = reuse?.text ?? render(templates, table, renderOptions);
     state.renders += 1;
-    const renderMs = performance.now() - began;
+    const renderMs = reuse?.renderMs ?? performance.now() - began;
     observer?.rendered(renderMs / 1000, table, batchSize);
     logNewDiagnostics(table);
     const result = await output.apply(text, table);
@@ -142,6 +146,7 @@ export function createController(options: ControllerOptions): Controller {
           hosts: table.servers.length,
           upstreams: table.upstreams.length,
           renderMs: Math.round(renderMs * 10) / 10,
+          renderedAhead: reuse ? 1 : 0,
           ...result.detail,
         },
         'configuration applied',
@@ -165,6 +170,12 @@ export function createController(options: ControllerOptions): Controller {
   let precheckTimer: NodeJS.Timeout | undefined;
   let prechecking = false;
   let checkEstimateMs: number | undefined;
+  /** Store changes so far: tells whether a render made ahead still shows the store. */
+  let storeChanges = 0;
+  /** The last render made ahead of a window's end. */
+  let ahead:
+    | { changes: number; templates: Templates; table: RoutingTable; text: string; renderMs: number }
+    | undefined;
 
   function schedulePrecheck(): void {
     if (!output.precheck || config.batchWindowMs === 0) return;
@@ -179,8 +190,11 @@ export function createController(options: ControllerOptions): Controller {
     if (checkEstimateMs !== undefined && checkEstimateMs * PRECHECK_MARGIN > remaining) return;
     prechecking = true;
     try {
+      const began = performance.now();
+      const templates = options.templates();
       const table = plan(store.snapshot(), planOptions, planCache);
-      const text = render(options.templates(), table, renderOptions);
+      const text = render(templates, table, renderOptions);
+      ahead = { changes: storeChanges, templates, table, text, renderMs: performance.now() - began };
       const testMs = await output.precheck(text, table);
       if (testMs > 0) checkEstimateMs = testMs;
     } catch (error) {
@@ -204,6 +218,7 @@ export function createController(options: ControllerOptions): Controller {
     state.events.set(key, (state.events.get(key) ?? 0) + 1);
     observer?.event(event);
     if (store.apply(event) && started) {
+      storeChanges += 1;
       batcher.trigger();
       schedulePrecheck();
     }

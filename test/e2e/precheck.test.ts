@@ -1,6 +1,7 @@
 // nginx -t ahead of the window's end: a change that arrives and then pauses is checked while the
-// batch window is still open, so that at its end the controller only renames and reloads; a
-// configuration refused ahead is refused at the end too, and nginx keeps serving the last good one.
+// batch window is still open, so that at its end the controller only renames and reloads (the render
+// made for the check is reused when nothing changed since); a configuration refused ahead is refused
+// at the end too, and nginx keeps serving the last good one.
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +95,8 @@ describe('nginx -t while the batch window is open', () => {
       const record = live.logged('configuration applied').at(-1);
       expect(record?.prechecked).toBe(1);
       expect(record?.testMs).toBe(0);
+      // Nothing changed after the check: the window's end applies the render made for it.
+      expect(record?.renderedAhead).toBe(1);
       await live.settled();
       expect(await servedBy()).toBe(target.name);
     }
