@@ -47,7 +47,11 @@ export async function reloadUnderLoadFigure(
   // itself resets nothing.
   const sameRate = { ...options, everyMs: spacingFor(controller.reloads, options) };
   const bare = await bareNginxPhase(ports, sameRate);
-  const idle = await bareNginxPhase(ports, { ...options, everyMs: 0 });
+  const idle = await bareNginxPhase(ports, {
+    ...options,
+    everyMs: 0,
+    seconds: Math.min(options.seconds, 10),
+  });
   const label = `${sizeLabel(options.size)}, ${options.seconds} s`;
   const non2xx = (phase: Phase): number => phase.keepAlive.non2xx + phase.close.non2xx;
   const resets = (phase: Phase): number => errorCount(phase.keepAlive);
