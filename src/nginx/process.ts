@@ -45,7 +45,7 @@ export async function preparePrefix(prefix: string): Promise<void> {
  * transparent huge pages (`glibc.malloc.hugetlb=1`, glibc 2.35 and later; other C libraries ignore
  * it). nginx allocates its whole parsed configuration at once, about 120 MB at 2,000 upstreams, and
  * with 4 KB pages that is some 29,000 page faults, which on a virtual machine are most of the parse:
- * `nginx -t` of that configuration took 0.48 s with them and 0.12 s with huge pages here. Hosts
+ * `nginx -t` of that configuration took a median 0.52 s with them and 0.26 s with huge pages here. Hosts
  * whose transparent huge pages are `always` or `never` see no change. GLIBC_TUNABLES set by the
  * operator is passed on untouched.
  */
