@@ -21,6 +21,11 @@ export function selectorOf(config: Config): Selector {
   return parsed.value;
 }
 
+/** The annotations the model reads; a source may drop every other one. */
+export function annotationsRead(config: Config): string[] {
+  return [config.hostsAnnotation, config.pathsAnnotation];
+}
+
 export function storeFor(config: Config): Store {
   return createStore(modelConfigFrom(config), selectorOf(config));
 }

@@ -8,7 +8,7 @@ import type { Logger } from './log.js';
 import { createNginxApplier } from './nginx/apply.js';
 import { getFromDefaultServer } from './nginx/confirm.js';
 import { hasUpstreamCheckModule, type RunningNginx } from './nginx/process.js';
-import { emptyTable, type NginxFacts, renderOptionsFrom } from './pipeline.js';
+import { annotationsRead, emptyTable, type NginxFacts, renderOptionsFrom } from './pipeline.js';
 import { render, type Templates } from './render.js';
 import { createKubernetesSource, loadKubeConfig } from './sources/kubernetes.js';
 import { createManifestSource } from './sources/manifests.js';
@@ -48,7 +48,7 @@ export function sourceFor(args: CliArgs, config: Config, env: NodeJS.ProcessEnv)
     kubeconfig: loadKubeConfig(env, args.kubeconfig),
     labelSelector: config.routableLabelSelector,
     secretName: config.apiKeySecretName,
-    annotations: [config.hostsAnnotation, config.pathsAnnotation],
+    annotations: annotationsRead(config),
     failFast: args.once,
   });
 }
