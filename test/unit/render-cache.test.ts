@@ -126,27 +126,44 @@ describe('render cache and hosts that share a block (server_name {{serverNames}}
   it('re-groups hosts after a change, as a render without cache does', () => {
     const templates = loadTemplates(dir);
     const c = cluster([twoHosts('alpha'), twoHosts('beta'), pods[0] as KubeObject, pods[1] as KubeObject]);
-    const fresh = (table: RoutingTable) => render(loadTemplates(dir), table, renderOptions);
-    const first = c.plan();
-    expect(lines(render(templates, first, renderOptions))).toEqual([
+    /** The lines of a render with the long-lived caches, once it is shown to equal a fresh render. */
+    const rendered = (): string[] => {
+      const table = c.plan();
+      const text = render(templates, table, renderOptions);
+      expect(text).toBe(render(loadTemplates(dir), table, renderOptions));
+      return lines(text);
+    };
+    // Each namespace's hosts share a block; the two namespaces' `/` go to their own upstreams.
+    expect(rendered()).toEqual([
       'server_name "alpha.example.com" "alpha.internal"; "/"',
       'server_name "beta.example.com" "beta.internal"; "/"',
     ]);
-    // beta's pod moves to /api: beta's hosts still route alike, and alike alpha no more.
+    // beta's pod moves to /api: beta's block changes, alpha's is the remembered one.
     c.apply('added', app('beta', 'b-1', '10.0.1.1', [{ basePath: '/api', containerPort: '3000' }]));
-    const second = c.plan();
-    expect(render(templates, second, renderOptions)).toBe(fresh(second));
-    expect(lines(render(templates, second, renderOptions))).toEqual([
+    expect(rendered()).toEqual([
       'server_name "alpha.example.com" "alpha.internal"; "/"',
       'server_name "beta.example.com" "beta.internal"; "/api"',
     ]);
-    // beta loses its pods: its hosts only answer the default location, unlike alpha's.
+    // beta loses its pods: its hosts only answer the default location.
     c.apply('deleted', app('beta', 'b-1', '10.0.1.1', [{ basePath: '/api', containerPort: '3000' }]));
-    const third = c.plan();
-    expect(render(templates, third, renderOptions)).toBe(fresh(third));
-    expect(lines(render(templates, third, renderOptions))).toEqual([
+    expect(rendered()).toEqual([
       'server_name "alpha.example.com" "alpha.internal"; "/"',
       'server_name "beta.example.com" "beta.internal";',
     ]);
+  });
+
+  it('remembers a shared block by its members, not by its first host alone', () => {
+    const templates = loadTemplates(dir);
+    // Namespaces without pods: their hosts only answer the default location, alike.
+    const empty = ['a', 'b', 'c'].map((name) => ns(`empty-${name}`, { [`${name}.test`]: {} }));
+    const c = cluster(empty);
+    expect(lines(render(templates, c.plan(), renderOptions))).toEqual([
+      'server_name "a.test" "b.test" "c.test";',
+    ]);
+    c.apply('added', app('empty-c', 'c-1', '10.0.3.1', [{ basePath: '/', containerPort: '3000' }]));
+    const table = c.plan();
+    const text = render(templates, table, renderOptions);
+    expect(text).toBe(render(loadTemplates(dir), table, renderOptions));
+    expect(lines(text)).toEqual(['server_name "a.test" "b.test";', 'server_name "c.test"; "/"']);
   });
 });
