@@ -1,13 +1,12 @@
 // `npm run bench [-- --quick] [-- --only 1,5]`: runs the six figures of the benchmark issue, prints
 // each beside its target as a Markdown table, and writes the same figures to
 // bench/results/latest.json (and a timestamped copy) for comparison between runs.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, nginxBin } from '../test/support/nginx.js';
+import { freePort } from '../test/support/nginx.js';
 import { planRenderFigure } from './figure-1-render.js';
 import { eventToServedFigure } from './figure-2-latency.js';
 import { churnFigure, memoryAfterListRow } from './figure-3-memory.js';
@@ -15,10 +14,10 @@ import { reloadCostFigure, reloadCountFigure } from './figure-4-reloads.js';
 import { dataPlaneFigure } from './figure-5-data-plane.js';
 import { reloadUnderLoadFigure } from './figure-6-reload-under-load.js';
 import { startLiveCluster } from './live-cluster.js';
+import { machineFacts } from './machine.js';
 import { type BenchNginx, startBackend } from './nginx.js';
 import type { FigureResult, Row } from './stats.js';
 import type { Ports, Size } from './workload.js';
-import { wrkBin } from './wrk.js';
 
 interface Profile {
   renderRuns: number;
@@ -75,7 +74,8 @@ async function main(): Promise<number> {
   const began = Date.now();
   const machine = machineFacts();
   process.stdout.write(
-    `dispatcher bench (${values.quick ? 'quick' : 'full'}): ${machine.cpus} CPUs, load ${machine.loadAtStart.join(' ')}, node ${process.version}, ${machine.nginx}\n`,
+    `dispatcher bench (${values.quick ? 'quick' : 'full'}): ${machine.cpus} CPUs, load ${machine.loadAtStart.join(' ')}, node ${process.version}, ${machine.nginx}, kernel ${machine.kernel}\n` +
+      `  fresh memory: ${machine.freshMemory.megabytes} MB written in ${machine.freshMemory.ms} ms (${machine.freshMemory.usPerPage} µs per 4 KB page; nginx's reload times follow it)\n`,
   );
   if (machine.loadAtStart[0] !== undefined && machine.loadAtStart[0] > machine.cpus * 0.5) {
     process.stdout.write('  note: the machine is busy with other work; figures will be noisier and slower\n');
@@ -220,29 +220,6 @@ async function backendPorts(): Promise<Ports> {
   let api = await freePort();
   while (api === web) api = await freePort();
   return { web, api };
-}
-
-function machineFacts(): {
-  cpus: number;
-  cpuModel: string;
-  memoryMb: number;
-  loadAtStart: number[];
-  nginx: string;
-  wrk: string;
-} {
-  // nginx -v and wrk --version print to stderr (wrk exits 1).
-  const version = (bin: string, args: string[]): string => {
-    const result = spawnSync(bin, args, { encoding: 'utf8', timeout: 10_000 });
-    return `${result.stderr ?? ''}${result.stdout ?? ''}`.trim().split('\n')[0] ?? 'unknown';
-  };
-  return {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    memoryMb: Math.round(totalmem() / 1024 / 1024),
-    loadAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
-    nginx: version(nginxBin(), ['-v']),
-    wrk: version(wrkBin(), ['--version']),
-  };
 }
 
 /** The figures as a Markdown table: figure, what, measured, target, met. */
