@@ -48,7 +48,7 @@ export function machineFacts(): MachineFacts {
  * How dear new memory is here. An nginx reload writes its whole parsed configuration into memory
  * the master has not touched or shares copy-on-write with its workers (some 37,000 page faults at
  * 1000×10), so figure 4's reload times, and figure 2 through them, follow this figure from machine
- * to machine more than anything dispatcher does: on common hardware it is well under 1 µs per page.
+ * to machine more than anything dispatcher does: on common hardware it is around 1 µs per page.
  */
 export function freshMemoryCost(megabytes = 256, runs = 3): FreshMemoryCost {
   const times: number[] = [];
