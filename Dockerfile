@@ -83,8 +83,12 @@ COPY templates ./templates
 # V8's young generation at 2 MB per semi-space instead of 16: V8 keeps both semi-spaces at the size
 # they grew to, 32 MB resident even when empty (README, "Memory"). Only a node start-up flag sets
 # it, hence here; how far the old generation grows is set by dispatcher itself (src/cli.ts).
+# glibc's malloc gives each thread that allocates (libuv's pool, V8's helpers) an arena of its own
+# and keeps what they freed: two arenas keep the controller some 8 MB smaller. nginx's processes
+# are single-threaded and unaffected.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=2 \
+    MALLOC_ARENA_MAX=2 \
     NGINX_BIN=/usr/local/sbin/nginx \
     NGINX_PREFIX=/var/lib/dispatcher/nginx
 USER 101:101
