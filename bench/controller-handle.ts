@@ -66,8 +66,8 @@ export interface ControllerHandle {
   pid: number;
   /** startRun to the first configuration served (initial list, render, nginx start), as the child measured it. */
   startMs: number;
-  /** NODE_OPTIONS of the child: the image's (see imageNodeOptions) unless `env` replaced them. */
-  nodeOptions: string | undefined;
+  /** The image's settings the child runs with (see imageEnvironment), as `env` left them. */
+  imageEnv: Record<string, string>;
   /** The child's memory before startRun: node, the modules, the templates. */
   baseline: ChildMemory | undefined;
   state(): Promise<ChildState>;
@@ -93,10 +93,19 @@ const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'controller-process.
 /** The Dockerfile, from dist/bench/ where this file runs compiled. */
 const DOCKERFILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'Dockerfile');
 
-/** The NODE_OPTIONS the image runs dispatcher with (its `ENV NODE_OPTIONS=...`), if any. */
-export function imageNodeOptions(): string | undefined {
-  const match = /\bNODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(readFileSync(DOCKERFILE, 'utf8'));
-  return match ? (match[1] ?? match[2]) : undefined;
+/** The image's `ENV` settings that shape the controller's memory: node's and glibc's malloc's. */
+const IMAGE_MEMORY_SETTINGS = ['NODE_OPTIONS', 'MALLOC_ARENA_MAX'] as const;
+
+/** Those of IMAGE_MEMORY_SETTINGS the Dockerfile sets (`ENV NAME=value`), with their values. */
+export function imageEnvironment(): Record<string, string> {
+  const dockerfile = readFileSync(DOCKERFILE, 'utf8');
+  const found: Record<string, string> = {};
+  for (const name of IMAGE_MEMORY_SETTINGS) {
+    const match = new RegExp(`\\b${name}=(?:"([^"]*)"|(\\S+))`).exec(dockerfile);
+    const value = match?.[1] ?? match?.[2];
+    if (value !== undefined) found[name] = value;
+  }
+  return found;
 }
 const REQUEST_TIMEOUT_MS = 120_000;
 const KEPT_RECORDS = 10_000;
@@ -117,10 +126,10 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const port = await freePort();
   let adminPort = await freePort();
   while (adminPort === port) adminPort = await freePort();
-  const nodeOptions = imageNodeOptions();
+  const image = imageEnvironment();
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-    ...(nodeOptions && { NODE_OPTIONS: nodeOptions }),
+    ...image,
     PORT: String(port),
     ADMIN_PORT: String(adminPort),
     ADMIN_BIND: '127.0.0.1',
@@ -245,7 +254,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
   return {
     port,
     pid: child.pid ?? 0,
-    nodeOptions: env.NODE_OPTIONS,
+    imageEnv: Object.fromEntries(
+      Object.keys(image).flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]]])),
+    ),
     ...started,
     state: () => ask<ChildState>('state'),
     memory: () => ask<ChildMemory>('memory'),
