@@ -1,5 +1,6 @@
 // Keeps a real nginx serving the last good configuration: write beside the live file, `nginx -t`,
-// atomic rename, SIGHUP to the master, then confirm the workers serve the new version.
+// atomic rename, SIGHUP to the master, the old workers told to quit as soon as new ones serve, then
+// confirm that only the new version answers.
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { configVersion } from '../render.js';
@@ -7,7 +8,7 @@ import type { TlsFile } from '../types.js';
 import { removeStaleTlsFiles, writeTlsFiles } from './certs.js';
 import { waitForVersion } from './confirm.js';
 import { type NginxPaths, preparePrefix, type RunningNginx, runNginx, testConfig } from './process.js';
-import { listWorkers, waitForOldWorkers } from './workers.js';
+import { listWorkers, retireOldWorkers, waitForOldWorkers } from './workers.js';
 
 export type ApplyOutcome =
   | { kind: 'unchanged' }
@@ -119,10 +120,13 @@ export function createNginxApplier(options: NginxApplierOptions): NginxApplier {
     const reloadStart = performance.now();
     master.signal('SIGHUP');
     liveText = text;
-    // Served by a new worker, and no old worker accepts any more: only the new version answers.
-    const confirmed =
-      (await waitForVersion(options.port, version, options.confirmTimeoutMs)) &&
-      (await waitForOldWorkers(master.pid, oldWorkers, options.confirmTimeoutMs));
+    // The old workers quit as soon as a new one serves (not 100 ms later, when the master would);
+    // confirmed once a new worker answers and no old worker accepts any more.
+    const [served] = await Promise.all([
+      waitForVersion(options.port, version, options.confirmTimeoutMs),
+      retireOldWorkers(master.pid, oldWorkers, options.confirmTimeoutMs),
+    ]);
+    const confirmed = served && (await waitForOldWorkers(master.pid, oldWorkers, options.confirmTimeoutMs));
     if (!confirmed) {
       liveText = undefined; // unknown what serves now: the next render tries again
       return {

@@ -1,13 +1,19 @@
 // nginx's worker processes as Linux shows them in /proc. After a reload the master starts new
-// workers, waits a little, then tells the old ones to quit; until then an old worker still accepts
-// connections with the old configuration. Reading their titles tells when that window is over.
+// workers, sleeps 100 ms, then tells the old ones to quit; until then an old worker still accepts
+// connections with the old configuration (the kernel even prefers it: it waited on the listening
+// socket first). dispatcher tells the old workers to quit itself as soon as a new one runs, and reads
+// their titles to know when no old worker accepts any more.
 import { readdir, readFile } from 'node:fs/promises';
 
 export interface Worker {
   pid: number;
+  /** Titled "worker process" (not a cache manager or loader, not a child still starting). */
+  serving: boolean;
   /** The title nginx gives a worker that has stopped accepting: "... is shutting down". */
   shuttingDown: boolean;
 }
+
+const POLL_MS = 5;
 
 async function parentOf(pid: string): Promise<number | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
@@ -17,20 +23,79 @@ async function parentOf(pid: string): Promise<number | undefined> {
   return Number(fields[1]);
 }
 
+/**
+ * The children of `pid`: one read of /proc/<pid>/task/<pid>/children where the kernel has it
+ * (CONFIG_PROC_CHILDREN), else a scan of every process's parent.
+ */
+async function childrenOf(pid: number): Promise<number[]> {
+  const listed = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => undefined);
+  if (listed !== undefined) return listed.split(' ').filter(Boolean).map(Number);
+  const entries = await readdir('/proc').catch(() => [] as string[]);
+  const parents = await Promise.all(
+    entries.filter((name) => /^\d+$/.test(name)).map(async (name) => [name, await parentOf(name)] as const),
+  );
+  return parents.filter(([, parent]) => parent === pid).map(([name]) => Number(name));
+}
+
 /** The master's children; empty where /proc cannot be read. */
 export async function listWorkers(masterPid: number): Promise<Worker[]> {
-  const entries = await readdir('/proc').catch(() => [] as string[]);
-  const workers: Worker[] = [];
-  await Promise.all(
-    entries
-      .filter((name) => /^\d+$/.test(name))
-      .map(async (name) => {
-        if ((await parentOf(name)) !== masterPid) return;
-        const title = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
-        workers.push({ pid: Number(name), shuttingDown: title.includes('shutting down') });
-      }),
+  const workers = await Promise.all(
+    (await childrenOf(masterPid)).map(async (pid) => {
+      const title = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+      if (title === undefined) return undefined; // exited meanwhile
+      return {
+        pid,
+        serving: title.includes('worker process'),
+        shuttingDown: title.includes('shutting down'),
+      };
+    }),
   );
-  return workers;
+  return workers.filter((worker): worker is Worker => worker !== undefined);
+}
+
+/**
+ * The workers of `before` (listed ahead of a reload) to tell to quit, given the master's children
+ * `now`: those still accepting, once a worker that was not there before has started serving (nginx
+ * titles a worker only after it has joined the listening sockets). Empty until then.
+ */
+export function workersToRetire(before: readonly Worker[], now: readonly Worker[]): number[] {
+  const old = new Set(before.filter((w) => w.serving).map((w) => w.pid));
+  const replaced = now.some((w) => w.serving && !w.shuttingDown && !old.has(w.pid));
+  if (!replaced) return [];
+  return now.filter((w) => old.has(w.pid) && !w.shuttingDown).map((w) => w.pid);
+}
+
+/**
+ * After a reload signal: as soon as a new worker serves, sends the old workers the graceful quit
+ * their master would send 100 ms later (they finish the requests they hold, as they would then).
+ * Stops early when the master got there first; on timeout (the master kept its old workers: the
+ * reload failed) it sends nothing. Resolves with the pids told to quit.
+ */
+export async function retireOldWorkers(
+  masterPid: number,
+  before: readonly Worker[],
+  timeoutMs: number,
+): Promise<number[]> {
+  const old = new Set(before.filter((w) => w.serving && !w.shuttingDown).map((w) => w.pid));
+  if (old.size === 0) return [];
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() <= deadline) {
+    const now = await listWorkers(masterPid);
+    if (!now.some((w) => old.has(w.pid) && !w.shuttingDown)) return [];
+    const retire = workersToRetire(before, now);
+    if (retire.length > 0) {
+      for (const pid of retire) {
+        try {
+          process.kill(pid, 'SIGQUIT');
+        } catch {
+          // exited meanwhile, or not ours to signal: the master's own quit follows
+        }
+      }
+      return retire;
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  return [];
 }
 
 /** Waits until none of `old` still accepts connections (each exited or shutting down); false on timeout. */
