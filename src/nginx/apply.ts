@@ -45,7 +45,7 @@ export function createNginxApplier(options: NginxApplierOptions): NginxApplier {
   let liveText: string | undefined;
   let master: RunningNginx | undefined;
   /** The candidate file holds this text (and its TLS files are written), checked with this result. */
-  let checked: { text: string; ok: boolean; message: string } | undefined;
+  let checked: { text: string; ok: boolean; message: string; testMs: number } | undefined;
   // One operation on the candidate file and nginx at a time: a check and an apply never interleave.
   let queue: Promise<unknown> = Promise.resolve();
   const exclusive = <T>(operation: () => Promise<T>): Promise<T> => {
@@ -67,7 +67,7 @@ export function createNginxApplier(options: NginxApplierOptions): NginxApplier {
     const result = await testConfig(paths, candidate);
     const testMs = performance.now() - testStart;
     if (!result.ok) await rm(candidate, { force: true });
-    checked = { text, ok: result.ok, message: result.output };
+    checked = { text, ok: result.ok, message: result.output, testMs };
     return testMs;
   }
 
@@ -124,7 +124,8 @@ export function createNginxApplier(options: NginxApplierOptions): NginxApplier {
     // confirmed once a new worker answers and no old worker accepts any more.
     const [served] = await Promise.all([
       waitForVersion(options.port, version, options.confirmTimeoutMs),
-      retireOldWorkers(master.pid, oldWorkers, options.confirmTimeoutMs),
+      // The master parses the file again before it starts workers, which takes at least as long.
+      retireOldWorkers(master.pid, oldWorkers, options.confirmTimeoutMs, check.testMs),
     ]);
     const confirmed = served && (await waitForOldWorkers(master.pid, oldWorkers, options.confirmTimeoutMs));
     if (!confirmed) {
