@@ -13,7 +13,7 @@ import { churnFigure, memoryAfterListRow } from './figure-3-memory.js';
 import { reloadCostFigure, reloadCountFigure } from './figure-4-reloads.js';
 import { dataPlaneFigure } from './figure-5-data-plane.js';
 import { reloadUnderLoadFigure } from './figure-6-reload-under-load.js';
-import { startLiveCluster } from './live-cluster.js';
+import { type LiveCluster, type LiveClusterOptions, startLiveCluster } from './live-cluster.js';
 import { machineFacts } from './machine.js';
 import { type BenchNginx, startBackend } from './nginx.js';
 import type { FigureResult, Row } from './stats.js';
@@ -84,8 +84,11 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const figures: Record<string, unknown> = {};
   const errors: string[] = [];
+  /** Seconds each figure took: the whole run must stay under ten minutes. */
+  const durations: Record<string, number> = {};
   async function figure(number: number, name: string, run: () => Promise<FigureResult>): Promise<void> {
     process.stdout.write(`figure ${number}: ${name}\n`);
+    const figureBegan = performance.now();
     try {
       const result = await run();
       rows.push(...result.rows);
@@ -95,6 +98,10 @@ async function main(): Promise<number> {
       errors.push(`figure ${number} (${name}): ${message}`);
       process.stdout.write(`  failed: ${message}\n`);
       rows.push({ figure: number, name, value: 'failed (see errors)', target: '', met: false });
+    } finally {
+      const seconds = Math.round((performance.now() - figureBegan) / 100) / 10;
+      durations[`${number}:${name}`] = seconds;
+      process.stdout.write(`  (${seconds} s)\n`);
     }
   }
 
@@ -139,6 +146,7 @@ async function main(): Promise<number> {
     machine: { ...machine, loadAtEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
     rows,
     figures,
+    durations,
     errors,
   };
   mkdirSync(RESULTS_DIR, { recursive: true });
@@ -167,7 +175,7 @@ async function liveFigures(
   process.stdout.write(
     `live controller: ${profile.live.namespaces}×${profile.live.podsPerNamespace} realistic pods, BATCH_WINDOW_MS=${profile.batchWindowMs}\n`,
   );
-  const live = await startLiveCluster({ size: profile.live, ports, batchWindowMs: profile.batchWindowMs });
+  const live = await startTimed({ size: profile.live, ports, batchWindowMs: profile.batchWindowMs });
   try {
     const afterList = await live.controller.memory();
     if (wanted(3))
@@ -192,7 +200,7 @@ async function liveFigures(
   }
   if (!wanted(2)) return;
   process.stdout.write('live controller: the same, BATCH_WINDOW_MS=0\n');
-  const unbatched = await startLiveCluster({ size: profile.live, ports, batchWindowMs: 0 });
+  const unbatched = await startTimed({ size: profile.live, ports, batchWindowMs: 0 });
   try {
     await figure(2, 'event → served, no batching', () =>
       eventToServedFigure(unbatched, { events: profile.latencyEvents, probeBase: 1000 }),
@@ -205,7 +213,7 @@ async function liveFigures(
   process.stdout.write(
     `live controller: ${few.namespaces}×${few.podsPerNamespace} realistic pods, BATCH_WINDOW_MS=${profile.batchWindowMs}\n`,
   );
-  const cheap = await startLiveCluster({ size: few, ports, batchWindowMs: profile.batchWindowMs });
+  const cheap = await startTimed({ size: few, ports, batchWindowMs: profile.batchWindowMs });
   try {
     await figure(2, `event → served, ${few.namespaces}×${few.podsPerNamespace}`, () =>
       eventToServedFigure(cheap, { events: profile.latencyEvents, probeBase: 2000 }),
@@ -213,6 +221,14 @@ async function liveFigures(
   } finally {
     await cheap.stop();
   }
+}
+
+/** A live cluster and controller, with how long the start (the initial list included) took. */
+async function startTimed(options: LiveClusterOptions): Promise<LiveCluster> {
+  const began = performance.now();
+  const live = await startLiveCluster(options);
+  process.stdout.write(`  (started in ${Math.round((performance.now() - began) / 100) / 10} s)\n`);
+  return live;
 }
 
 async function backendPorts(): Promise<Ports> {
