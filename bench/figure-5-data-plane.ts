@@ -45,9 +45,8 @@ import { runWrk, type WrkResult } from './wrk.js';
 
 export interface DataPlaneOptions {
   size: Size;
-  /** With `seconds`: the wrk time each side gets per route (rounds × seconds), spent in 1 s rounds. */
-  rounds: number;
-  seconds: number;
+  /** Cycles of six 1 s rounds (each order of the three sides once) per route. */
+  cycles: number;
   connections: number;
 }
 
@@ -126,9 +125,7 @@ export async function dataPlaneFigure(ports: Ports, options: DataPlaneOptions): 
     headers: otherPorts[1] as number,
   };
   const placement = placementFor(cpus().length);
-  // Each side gets about rounds × seconds of wrk per route, in 1 s rounds, whole cycles of orders.
-  const cycles = Math.max(1, Math.round((options.rounds * options.seconds) / ROUND_SECONDS / ORDERS.length));
-  const rounds = cycles * ORDERS.length;
+  const rounds = Math.max(1, Math.round(options.cycles)) * ORDERS.length;
 
   const started: BenchNginx[] = [];
   const backendPids = processesListeningOn(ports.web);

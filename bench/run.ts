@@ -30,7 +30,7 @@ interface Profile {
   quietEvents: number;
   burst: number;
   churnEvents: number;
-  dataPlane: { size: Size; rounds: number; seconds: number; connections: number };
+  dataPlane: { size: Size; cycles: number; connections: number };
   underLoad: { size: Size; seconds: number; everyMs: number; connections: number };
 }
 
@@ -44,7 +44,7 @@ const FULL: Profile = {
   quietEvents: 1000,
   burst: 5000,
   churnEvents: 50_000,
-  dataPlane: { size: { namespaces: 1000, podsPerNamespace: 10 }, rounds: 10, seconds: 2, connections: 32 },
+  dataPlane: { size: { namespaces: 1000, podsPerNamespace: 10 }, cycles: 2, connections: 32 },
   underLoad: { size: { namespaces: 10, podsPerNamespace: 1000 }, seconds: 20, everyMs: 500, connections: 16 },
 };
 
@@ -57,7 +57,7 @@ const QUICK: Profile = {
   quietEvents: 200,
   burst: 500,
   churnEvents: 5000,
-  dataPlane: { size: { namespaces: 100, podsPerNamespace: 10 }, rounds: 3, seconds: 1, connections: 32 },
+  dataPlane: { size: { namespaces: 100, podsPerNamespace: 10 }, cycles: 1, connections: 32 },
   underLoad: { size: { namespaces: 10, podsPerNamespace: 100 }, seconds: 5, everyMs: 500, connections: 16 },
 };
 
