@@ -4,7 +4,8 @@
 import { loadConfig } from '../src/config.js';
 import { renderOptionsFrom, storeFor } from '../src/pipeline.js';
 import { createPlanCache, type PlanCache, plan, planOptionsFrom } from '../src/plan.js';
-import { loadTemplates, render, type Templates } from '../src/render.js';
+import { loadTemplates, type Templates } from '../src/render/templates.js';
+import { render } from '../src/render.js';
 import type { Store } from '../src/store.js';
 import type { Config, RenderOptions, RoutingTable } from '../src/types.js';
 import { allObjects, type Cluster } from './workload.js';

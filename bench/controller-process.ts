@@ -8,7 +8,7 @@ import { getHeapSpaceStatistics } from 'node:v8';
 import { tuneHeap } from '../src/cli.js';
 import { loadConfig, parseArgs } from '../src/config.js';
 import { createLogger } from '../src/log.js';
-import { loadTemplates } from '../src/render.js';
+import { loadTemplates } from '../src/render/templates.js';
 import { type Running, startRun } from '../src/run.js';
 import type { ChildMemory, ChildMessage, ChildRequest, ChildState } from './controller-handle.js';
 

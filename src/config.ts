@@ -15,7 +15,7 @@ import {
   checkSize,
   quoteUntrusted,
 } from './model/validate.js';
-import { bundledTemplatesDir } from './render.js';
+import { bundledTemplatesDir } from './render/templates.js';
 import type { Config } from './types.js';
 
 export interface VariableSpec {

@@ -6,7 +6,8 @@ import { type Logger, logDiagnostics } from './log.js';
 import type { NginxFacts } from './pipeline.js';
 import { renderOptionsFrom, storeFor } from './pipeline.js';
 import { createPlanCache, plan, planOptionsFrom } from './plan.js';
-import { render, type Templates } from './render.js';
+import type { Templates } from './render/templates.js';
+import { render } from './render.js';
 import type { Source } from './sources/source.js';
 import type { Config, RoutingTable, SourceEvent } from './types.js';
 

@@ -3,7 +3,7 @@
 // templates and says which file and line.
 import { watch } from 'chokidar';
 import type { Logger } from './log.js';
-import { loadTemplates, type Templates } from './render.js';
+import { loadTemplates, type Templates } from './render/templates.js';
 
 export interface TemplateHolder {
   current(): Templates;

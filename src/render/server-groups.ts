@@ -3,7 +3,7 @@
 // every server, location and `if` block, and a reload costs about in proportion to what it
 // allocates: a namespace with two hosts (public and internal) otherwise doubles the server side of
 // the configuration. The bundled templates keep one block per host, as SPEC.md describes.
-import type { ServerView } from './render.js';
+import type { ServerView } from './view.js';
 
 /** Per render options: keys and merged views, remembered by view identity across renders. */
 export interface ServerGroupCache {

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RoutesView } from '../../src/admin/routes-view.js';
 import { main } from '../../src/cli.js';
-import { bundledTemplatesDir } from '../../src/render.js';
+import { bundledTemplatesDir } from '../../src/render/templates.js';
 import { type Backend, closeAll, startBackends } from '../support/backends.js';
 import { request } from '../support/http.js';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.js';

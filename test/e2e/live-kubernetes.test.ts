@@ -5,7 +5,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { bundledTemplatesDir } from '../../src/render.js';
+import { bundledTemplatesDir } from '../../src/render/templates.js';
 import { type Backend, closeAll, startBackends } from '../support/backends.js';
 import { request } from '../support/http.js';
 import { type KubeApiServer, startKubeApiServer } from '../support/kube-api-server.js';

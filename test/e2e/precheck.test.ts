@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { bundledTemplatesDir } from '../../src/render.js';
+import { bundledTemplatesDir } from '../../src/render/templates.js';
 import { type Backend, closeAll, type Echo, startBackends } from '../support/backends.js';
 import { request } from '../support/http.js';
 import { type ApiObject, namespace, pod, secret } from '../support/kube-objects.js';

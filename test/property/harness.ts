@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { renderOptionsFrom, routeObjects } from '../../src/pipeline.js';
-import { bundledTemplatesDir, loadTemplates, render, type Templates } from '../../src/render.js';
+import { bundledTemplatesDir, loadTemplates, type Templates } from '../../src/render/templates.js';
+import { render } from '../../src/render.js';
 import type {
   Config,
   Diagnostic,

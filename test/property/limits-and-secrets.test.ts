@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { routesView } from '../../src/admin/routes-view.js';
 import { createController } from '../../src/controller.js';
 import { type Logger, logDiagnostics } from '../../src/log.js';
-import { bundledTemplatesDir, loadTemplates } from '../../src/render.js';
+import { bundledTemplatesDir, loadTemplates } from '../../src/render/templates.js';
 import { printingOutput } from '../../src/run.js';
 import { createManifestSource } from '../../src/sources/manifests.js';
 import type { Config, Diagnostic, KubeObject, RoutingTable } from '../../src/types.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { type CliArgs, loadConfig } from '../../src/config.js';
-import { loadTemplates } from '../../src/render.js';
+import { loadTemplates } from '../../src/render/templates.js';
 import { type Running, startRun } from '../../src/run.js';
 import type { Config } from '../../src/types.js';
 import { type RequestOptions, type Response, request } from './http.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { helpText, loadConfig, parseArgs, VARIABLES } from '../../src/config.js';
-import { bundledTemplatesDir } from '../../src/render.js';
+import { bundledTemplatesDir } from '../../src/render/templates.js';
 import type { Config } from '../../src/types.js';
 
 /** SPEC section 6, transcribed: every variable and its default (undefined: unset by default). */

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderOptionsFrom, storeFor } from '../../src/pipeline.js';
 import { createPlanCache, plan, planOptionsFrom } from '../../src/plan.js';
-import { loadTemplates, render } from '../../src/render.js';
+import { loadTemplates } from '../../src/render/templates.js';
+import { render } from '../../src/render.js';
 import type { KubeObject, ObjectKind, RoutingTable } from '../../src/types.js';
 import { app, ns, testConfig } from '../support/cluster.js';
 

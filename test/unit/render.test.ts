@@ -2,13 +2,8 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  bundledTemplatesDir,
-  configVersion,
-  loadTemplates,
-  render,
-  type Templates,
-} from '../../src/render.js';
+import { bundledTemplatesDir, loadTemplates, type Templates } from '../../src/render/templates.js';
+import { configVersion, render } from '../../src/render.js';
 import type {
   HealthCheck,
   Location,
