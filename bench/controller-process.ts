@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { tuneHeap } from '../src/cli.js';
-import { loadConfig, parseArgs } from '../src/config.js';
+import { parseArgs } from '../src/cli-args.js';
+import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { loadTemplates } from '../src/render/templates.js';
 import { type Running, startRun } from '../src/run.js';

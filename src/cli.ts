@@ -3,7 +3,8 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
-import { helpText, loadConfig, parseArgs } from './config.js';
+import { helpText, parseArgs } from './cli-args.js';
+import { loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { loadTemplates, type Templates } from './render/templates.js';
 import { EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, type Running, startRun } from './run.js';

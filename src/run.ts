@@ -2,7 +2,7 @@
 // facts; then starts the controller and keeps it until a signal or nginx's death.
 import { createMetrics } from './admin/metrics.js';
 import { type AdminServer, startAdminServer } from './admin/server.js';
-import type { CliArgs } from './config.js';
+import type { CliArgs } from './cli-args.js';
 import { type Controller, createController, type Output, type OutputResult } from './controller.js';
 import type { Logger } from './log.js';
 import { createNginxApplier } from './nginx/apply.js';

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { helpText, loadConfig, parseArgs, VARIABLES } from '../../src/config.js';
+import { helpText, parseArgs } from '../../src/cli-args.js';
+import { loadConfig, VARIABLES } from '../../src/config.js';
 import { bundledTemplatesDir } from '../../src/render/templates.js';
 import type { Config } from '../../src/types.js';
 

@@ -9,7 +9,8 @@ import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { loadConfig, parseArgs, VARIABLES } from '../../src/config.js';
+import { parseArgs } from '../../src/cli-args.js';
+import { loadConfig, VARIABLES } from '../../src/config.js';
 import type { Config } from '../../src/types.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
