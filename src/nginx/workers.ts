@@ -14,6 +14,8 @@ export interface Worker {
 }
 
 const POLL_MS = 5;
+/** After the new workers serve, the old ones quit within milliseconds: polling cost is off the reload. */
+const CONFIRM_POLL_MS = 10;
 
 async function parentOf(pid: string): Promise<number | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
@@ -61,7 +63,11 @@ export async function listWorkers(masterPid: number): Promise<Worker[]> {
 export function workersToRetire(before: readonly Worker[], now: readonly Worker[]): number[] {
   const old = new Set(before.filter((w) => w.serving).map((w) => w.pid));
   const replaced = now.some((w) => w.serving && !w.shuttingDown && !old.has(w.pid));
-  if (!replaced) return [];
+  return replaced ? stillAccepting(old, now) : [];
+}
+
+/** The pids of `old` that are among the master's children `now` and not shutting down. */
+function stillAccepting(old: ReadonlySet<number>, now: readonly Worker[]): number[] {
   return now.filter((w) => old.has(w.pid) && !w.shuttingDown).map((w) => w.pid);
 }
 
@@ -88,7 +94,7 @@ export async function retireOldWorkers(
   await new Promise((resolve) => setTimeout(resolve, notBeforeMs));
   while (Date.now() <= deadline) {
     const now = await listWorkers(masterPid);
-    if (!now.some((w) => old.has(w.pid) && !w.shuttingDown)) return [];
+    if (stillAccepting(old, now).length === 0) return [];
     const retire = workersToRetire(before, now);
     if (retire.length > 0) {
       for (const pid of retire) {
@@ -113,15 +119,9 @@ export async function waitForOldWorkers(
 ): Promise<boolean> {
   const waiting = new Set(old.filter((w) => !w.shuttingDown).map((w) => w.pid));
   const deadline = Date.now() + timeoutMs;
-  while (waiting.size > 0) {
-    const now = new Map((await listWorkers(masterPid)).map((w) => [w.pid, w]));
-    for (const pid of waiting) {
-      const worker = now.get(pid);
-      if (!worker || worker.shuttingDown) waiting.delete(pid);
-    }
-    if (waiting.size === 0) return true;
+  while (waiting.size > 0 && stillAccepting(waiting, await listWorkers(masterPid)).length > 0) {
     if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, CONFIRM_POLL_MS));
   }
   return true;
 }
