@@ -100,7 +100,7 @@ async function main(): Promise<number> {
       process.stdout.write(`  failed: ${message}\n`);
       rows.push({ figure: number, name, value: 'failed (see errors)', target: '', met: false });
     } finally {
-      const seconds = Math.round((performance.now() - figureBegan) / 100) / 10;
+      const seconds = secondsSince(figureBegan);
       durations[`${number}:${name}`] = seconds;
       process.stdout.write(`  (${seconds} s)\n`);
     }
@@ -224,11 +224,16 @@ async function liveFigures(
   }
 }
 
+/** Seconds since `began` (a performance.now() reading), to a tenth. */
+function secondsSince(began: number): number {
+  return Math.round((performance.now() - began) / 100) / 10;
+}
+
 /** A live cluster and controller, with how long the start (the initial list included) took. */
 async function startTimed(options: LiveClusterOptions): Promise<LiveCluster> {
   const began = performance.now();
   const live = await startLiveCluster(options);
-  const seconds = Math.round((performance.now() - began) / 100) / 10;
+  const seconds = secondsSince(began);
   durations[`start ${sizeLabel(options.size)}, BATCH_WINDOW_MS=${options.batchWindowMs}`] = seconds;
   process.stdout.write(`  (started in ${seconds} s)\n`);
   return live;
