@@ -204,6 +204,13 @@ const SPECS = [
     expected: 'an integer 1000-600000',
   },
   {
+    name: 'NGINX_RELOAD',
+    default: 'handover',
+    description:
+      "handover: each configuration gets a new nginx master on dispatcher's sockets; signal: SIGHUP to one master.",
+    expected: 'handover or signal',
+  },
+  {
     name: 'ROUTE_UNREADY_PODS',
     default: 'false',
     description: 'Also route running pods whose Ready condition is not True (as the Go program did).',
@@ -433,6 +440,7 @@ export function loadConfig(
     templatesDir: optional('TEMPLATES_DIR', parseFilePath) ?? bundledTemplatesDir,
     workerShutdownTimeout: required('NGINX_WORKER_SHUTDOWN_TIMEOUT', parseShutdownTimeout),
     reloadTimeoutMs: required('NGINX_RELOAD_TIMEOUT_MS', parseReloadTimeout),
+    nginxReload: required('NGINX_RELOAD', oneOf(['handover', 'signal'] as const)),
     routeUnreadyPods: required('ROUTE_UNREADY_PODS', parseBoolean),
     hostSharing: required('HOST_SHARING', oneOf(['shared', 'exclusive'] as const)),
     adminPort: adminPort ?? 10254,

@@ -5,9 +5,10 @@ import { type AdminServer, startAdminServer } from './admin/server.js';
 import type { CliArgs } from './cli-args.js';
 import { type Controller, createController, type Output, type OutputResult } from './controller.js';
 import type { Logger } from './log.js';
-import { createNginxApplier } from './nginx/apply.js';
+import { createNginxApplier, type ServingNginx } from './nginx/apply.js';
 import { getFromDefaultServer } from './nginx/confirm.js';
-import { hasUpstreamCheckModule, type RunningNginx } from './nginx/process.js';
+import { type HeldSockets, holdListeningSockets } from './nginx/listeners.js';
+import { hasUpstreamCheckModule } from './nginx/process.js';
 import { annotationsRead, emptyTable, type NginxFacts, renderOptionsFrom } from './pipeline.js';
 import type { Templates } from './render/templates.js';
 import { render } from './render.js';
@@ -41,6 +42,8 @@ export interface Running {
   done: Promise<number>;
   /** Ends the run as SIGTERM would. */
   shutdown(): Promise<void>;
+  /** The pid of the nginx master serving now (nginx mode; a new one after every handover). */
+  nginxPid(): number | undefined;
 }
 
 export function sourceFor(args: CliArgs, config: Config, env: NodeJS.ProcessEnv): Source {
@@ -78,6 +81,27 @@ async function nginxFacts(config: Config, mode: 'mock' | 'nginx', logger: Logger
   return { healthChecks: 'passive', prefixRelativePaths };
 }
 
+/**
+ * NGINX_RELOAD=handover: the listening sockets of PORT (and SSL_PORT when SSL is on), held by
+ * dispatcher for every nginx master it starts. When they cannot be opened here (a port below 1024
+ * without the right to bind it), nginx opens its own and loads configurations by signal.
+ */
+async function socketsForHandover(config: Config, logger: Logger): Promise<HeldSockets | undefined> {
+  if (config.nginxReload !== 'handover') return undefined;
+  const ports = [config.port, ...(config.sslCert !== undefined ? [config.sslPort] : [])];
+  const held = await holdListeningSockets(ports);
+  if (held.ok) return held.sockets;
+  const hint =
+    held.reason === 'EACCES'
+      ? ': allow it with the sysctl net.ipv4.ip_unprivileged_port_start, or use ports of 1024 and above'
+      : '';
+  logger.warn(
+    { port: held.port, reason: held.reason },
+    `dispatcher cannot open port ${held.port} itself, so nginx opens its own sockets and loads each configuration by signal, as with NGINX_RELOAD=signal (slower at scale)${hint}`,
+  );
+  return undefined;
+}
+
 export async function startRun(options: RunOptions): Promise<Running> {
   const { args, config, env, logger } = options;
   const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST);
@@ -88,9 +112,10 @@ export async function startRun(options: RunOptions): Promise<Running> {
     finish = resolve;
   });
 
-  let nginx: RunningNginx | undefined;
+  let nginx: ServingNginx | undefined;
   let output: Output;
   if (mode === 'nginx') {
+    const sockets = await socketsForHandover(config, logger);
     const applier = createNginxApplier({
       paths: {
         bin: config.nginxBin,
@@ -101,11 +126,15 @@ export async function startRun(options: RunOptions): Promise<Running> {
       sslCertDir: config.sslCertDir,
       confirmTimeoutMs: config.reloadTimeoutMs,
       onOutput: (line) => logger.info({ nginx: line }, 'nginx'),
+      ...(sockets && { sockets }),
     });
     // nginx serves at once: the status path answers and everything else is closed until routes come.
     const empty = render(options.templates(), emptyTable(), renderOptionsFrom(config, facts));
     nginx = await applier.start(empty);
-    logger.info({ pid: nginx.pid, port: config.port }, 'nginx started');
+    logger.info(
+      { pid: nginx.pid, port: config.port, reload: sockets ? 'handover' : 'signal' },
+      'nginx started',
+    );
     output = {
       async apply(text, table): Promise<OutputResult> {
         const outcome = await applier.apply(text, table.tlsFiles);
@@ -117,6 +146,8 @@ export async function startRun(options: RunOptions): Promise<Running> {
               testMs: Math.round(outcome.testMs),
               reloadMs: Math.round(outcome.reloadMs),
               prechecked: outcome.prechecked ? 1 : 0,
+              handover: outcome.method === 'handover' ? 1 : 0,
+              pid: outcome.pid,
             },
           };
         }
@@ -192,7 +223,13 @@ export async function startRun(options: RunOptions): Promise<Running> {
     void shutdown(EXIT_RUNTIME);
   });
 
-  const running: Running = { controller, adminPort: admin?.port, done, shutdown: () => shutdown(EXIT_OK) };
+  const running: Running = {
+    controller,
+    adminPort: admin?.port,
+    done,
+    shutdown: () => shutdown(EXIT_OK),
+    nginxPid: () => nginx?.pid,
+  };
   options.onRunning?.(running);
   try {
     // A shutdown while the first list is still pending (API unreachable) must not wait for it.

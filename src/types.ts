@@ -222,6 +222,8 @@ export interface Config {
   workerShutdownTimeout: string;
   /** How long a reload may take to show the new version served before it counts as failed. */
   reloadTimeoutMs: number;
+  /** How nginx loads a new configuration: a new master on held sockets, or SIGHUP to the one master. */
+  nginxReload: 'handover' | 'signal';
   routeUnreadyPods: boolean;
   hostSharing: 'shared' | 'exclusive';
   adminPort: number;

@@ -19,6 +19,8 @@ export interface NginxCheck {
 
 export interface RunningNginx {
   pid: number;
+  /** nginx's last lines of output (at most 20), for a report of why it stopped. */
+  recentOutput(): string;
   /** Resolves when the master exits, for whatever reason. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   signal(sig: NodeJS.Signals): void;
@@ -50,9 +52,19 @@ export async function preparePrefix(prefix: string): Promise<void> {
  * operator is passed on untouched.
  */
 export function nginxEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  if (env.GLIBC_TUNABLES !== undefined) return env;
-  return { ...env, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' };
+  // NGINX lists the descriptors nginx takes over as listening sockets: only runNginx sets it.
+  const { NGINX: _inheritedSockets, ...rest } = env;
+  if (rest.GLIBC_TUNABLES !== undefined) return rest;
+  return { ...rest, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' };
 }
+
+/** Descriptors a master gets as its listening sockets: they become its fds 3, 4, ... */
+function inheritedSockets(fds: readonly number[]): { stdio: number[]; env: NodeJS.ProcessEnv } {
+  if (fds.length === 0) return { stdio: [], env: {} };
+  return { stdio: [...fds], env: { NGINX: fds.map((_, i) => `${3 + i};`).join('') } };
+}
+
+const RECENT_LINES = 20;
 
 function baseArgs(paths: NginxPaths, conf: string): string[] {
   return [...(paths.prefix ? ['-p', paths.prefix] : []), '-c', conf];
@@ -86,19 +98,32 @@ export function hasUpstreamCheckModule(bin: string): Promise<boolean> {
 /**
  * Starts the master in the foreground (`daemon off`) so that its pid is ours to signal and its
  * death is ours to notice. `onOutput` receives nginx's stderr lines (its error log goes there).
+ * With `sockets`, the master listens on those descriptors (held by dispatcher) instead of opening
+ * its own for the same addresses.
  */
-export function runNginx(paths: NginxPaths, onOutput: (line: string) => void): Promise<RunningNginx> {
+export function runNginx(
+  paths: NginxPaths,
+  onOutput: (line: string) => void,
+  sockets: readonly number[] = [],
+): Promise<RunningNginx> {
   return new Promise((resolve, reject) => {
+    const inherited = inheritedSockets(sockets);
     // Its own process group: workers outlive a master that is killed (they are reparented and keep
     // listening), so the whole group is ended when the master exits. Signals meant for the
     // controller (a terminal's Ctrl-C) no longer reach nginx directly either: it quits gracefully.
     const child: ChildProcess = spawn(paths.bin, [...baseArgs(paths, paths.conf), '-g', 'daemon off;'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', ...inherited.stdio],
       detached: true,
-      env: nginxEnvironment(process.env),
+      env: { ...nginxEnvironment(process.env), ...inherited.env },
     });
+    const recent: string[] = [];
     const forward = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) onOutput(line.trim());
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line.trim()) continue;
+        recent.push(line.trim());
+        if (recent.length > RECENT_LINES) recent.shift();
+        onOutput(line.trim());
+      }
     };
     child.stdout?.on('data', forward);
     child.stderr?.on('data', forward);
@@ -127,6 +152,7 @@ export function runNginx(paths: NginxPaths, onOutput: (line: string) => void): P
       });
       resolve({
         pid,
+        recentOutput: () => recent.join('\n'),
         exited,
         signal(sig) {
           if (!gone) child.kill(sig);

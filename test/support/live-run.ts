@@ -43,14 +43,16 @@ export interface LiveRun {
   readonly logs: LogRecord[];
   /** Log records whose message contains `text`. */
   logged(text: string): LogRecord[];
-  /** The nginx master's pid (from the "nginx started" line). */
-  masterPid: number;
-  /** The master's children now; each is also checked for survival by stop(). */
+  /** The pid of the nginx master serving now (a new one after every handover). */
+  readonly masterPid: number;
+  /** Every master of the run so far, the serving one last; each is checked for survival by stop(). */
+  masterPids(): number[];
+  /** The serving master's children now; each is also checked for survival by stop(). */
   workerPids(): number[];
   /**
-   * Resolves when only the current generation of workers is left. After a reload nginx's master
-   * waits 100 ms before telling the old workers to quit, and they finish their connections after
-   * that: until then a new connection may still be served by the previous configuration.
+   * Resolves when the serving master runs only its current generation of workers. After a reload
+   * by signal the old workers finish their connections for a while: until they stop accepting, a
+   * new connection may still be served by the previous configuration.
    */
   settled(): Promise<void>;
   /** The configuration file nginx runs now. */
@@ -109,11 +111,17 @@ export async function startLiveRun(options: LiveRunOptions): Promise<LiveRun> {
     await running.shutdown();
     throw new Error(`the run did not start nginx: ${JSON.stringify(logs)}`);
   }
-  const masterPid = started.pid;
-  /** Workers show no prefix in their command line: they are tracked by pid. */
+  const firstMaster = started.pid;
+  /** Masters and workers show no prefix in their command line: they are tracked by pid. */
+  const masters = new Set<number>([firstMaster]);
   const workers = new Set<number>();
+  const currentMaster = (): number => {
+    const pid = running.nginxPid() ?? firstMaster;
+    masters.add(pid);
+    return pid;
+  };
   const noteWorkers = (): number[] => {
-    const now = childrenOf(masterPid);
+    const now = childrenOf(currentMaster());
     for (const pid of now) workers.add(pid);
     return now;
   };
@@ -128,7 +136,13 @@ export async function startLiveRun(options: LiveRunOptions): Promise<LiveRun> {
     certDir,
     logs,
     logged: (text) => logs.filter((r) => r.msg.includes(text)),
-    masterPid,
+    get masterPid() {
+      return currentMaster();
+    },
+    masterPids: () => {
+      currentMaster();
+      return [...masters];
+    },
     workerPids: noteWorkers,
     settled: () =>
       waitFor('nginx to run only the current generation of workers', () => {
@@ -142,11 +156,11 @@ export async function startLiveRun(options: LiveRunOptions): Promise<LiveRun> {
         await running.shutdown();
         const code = await running.done;
         // Workers of a master that exits gracefully are gone before it; give orphans a moment anyway.
-        let survivors = nginxSurvivors(prefix, [masterPid, ...workers]);
+        let survivors = nginxSurvivors(prefix, [...masters, ...workers]);
         const deadline = Date.now() + 5000;
         while (survivors.length > 0 && Date.now() < deadline) {
           await sleep(100);
-          survivors = nginxSurvivors(prefix, [masterPid, ...workers]);
+          survivors = nginxSurvivors(prefix, [...masters, ...workers]);
         }
         // Reported to the caller, but not left running for the tests that follow.
         for (const line of survivors) killQuietly(Number.parseInt(line, 10));
