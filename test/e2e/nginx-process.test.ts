@@ -21,24 +21,23 @@ function minimalConf(port: number): string {
 }
 
 describe('the nginx process', () => {
-  it('runs with huge pages for its heap, and with GLIBC_TUNABLES as the operator set it', async () => {
+  it("runs with dispatcher's environment, GLIBC_TUNABLES as the operator set it, and no stray NGINX", async () => {
     const prefix = await makePrefix();
     const conf = join(prefix, 'nginx.conf');
     writeFileSync(conf, minimalConf(await freePort()));
     const nginx = await runNginx({ bin: nginxBin(), conf, prefix }, () => {});
     try {
       const environ = readFileSync(`/proc/${nginx.pid}/environ`, 'utf8').split('\0');
-      expect(environ).toContain('GLIBC_TUNABLES=glibc.malloc.hugetlb=1');
+      expect(environ.filter((v) => v.startsWith('NGINX='))).toEqual([]);
+      expect(environ).toContain(`PATH=${process.env.PATH}`);
     } finally {
       await nginx.stop(2000);
       await rm(prefix, { recursive: true, force: true });
     }
     const own = { PATH: '/usr/bin', GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' };
     expect(nginxEnvironment(own)).toEqual(own);
-    expect(nginxEnvironment({ PATH: '/usr/bin' })).toEqual({
-      PATH: '/usr/bin',
-      GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1',
-    });
+    // An NGINX variable in dispatcher's own environment would make nginx take over descriptors.
+    expect(nginxEnvironment({ PATH: '/usr/bin', NGINX: '3;4;' })).toEqual({ PATH: '/usr/bin' });
   });
 
   it('is ended when the dispatcher process exits without stopping it', async () => {
