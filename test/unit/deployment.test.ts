@@ -59,7 +59,7 @@ interface Volume {
 }
 interface PodSpec {
   serviceAccountName?: string;
-  securityContext?: SecurityContext;
+  securityContext?: SecurityContext & { sysctls?: { name?: string; value?: string }[] };
   containers?: Container[];
   volumes?: Volume[];
 }
@@ -279,17 +279,23 @@ describe.each(daemonSets.map(({ file, object }) => ({ file, ds: object })))(
     );
 
     it.each(containers.map((c) => ({ name: c.name, container: c })))(
-      'runs unprivileged, binding low ports through NET_BIND_SERVICE only ($name)',
+      'runs unprivileged without any capability, low ports allowed by the pod sysctl ($name)',
       ({ container }) => {
         const security = effectiveSecurity(ds, container);
         expect(security.runAsNonRoot).toBe(true);
         expect(security.runAsUser).toBe(imageUser().uid);
         expect(security.capabilities?.drop).toEqual(['ALL']);
-        expect(security.capabilities?.add ?? []).toEqual(['NET_BIND_SERVICE']);
+        expect(security.capabilities?.add ?? []).toEqual([]);
+        expect(security.allowPrivilegeEscalation).toBe(false);
         const config = configOf(container);
-        const lowPorts = [config.port, ...(config.sslCert ? [config.sslPort] : [])].filter((p) => p < 1024);
-        // The image's nginx gets the capability from its file: no_new_privs would void it.
-        if (lowPorts.length > 0) expect(security.allowPrivilegeEscalation).not.toBe(false);
+        const lowest = Math.min(config.port, ...(config.sslCert ? [config.sslPort] : []));
+        // dispatcher itself opens PORT and SSL_PORT to hand them to each nginx master (handover):
+        // node has no file capability, so the pod must let unprivileged processes bind them.
+        const start = podSpec(ds).securityContext?.sysctls?.find(
+          (s) => s.name === 'net.ipv4.ip_unprivileged_port_start',
+        )?.value;
+        expect(config.nginxReload).toBe('handover');
+        expect(Number(start ?? 1024)).toBeLessThanOrEqual(lowest);
         expect(container.resources?.requests?.memory).toBeDefined();
         expect(container.resources?.limits?.memory).toBeDefined();
       },
