@@ -61,7 +61,8 @@ export interface RunningNginx {
   /** What nginx has written to stdout/stderr so far. */
   output(): string;
   /** Writes `text` beside the live file, checks it, moves it into place, SIGHUPs the master and
-   * waits until the default server answers the new config version. Throws with nginx's output. */
+   * waits until the default server answers the new config version and no old worker accepts.
+   * Throws with nginx's output. */
   reload(text: string): Promise<void>;
   /** Graceful quit (SIGQUIT, then SIGTERM, then SIGKILL of master and workers); waits for the exit
    * and removes the prefix. */
@@ -163,8 +164,16 @@ export async function startNginx(text: string): Promise<RunningNginx> {
       if (!result.ok) throw new Error(`nginx -t rejected the configuration:\n${result.output}`);
       await rename(candidate, confPath);
       if (hasExited) throw failure('nginx is not running');
+      const oldWorkers = childrenOf(pid as number);
       child.kill('SIGHUP');
       await waitForVersion(next, 'the reloaded configuration');
+      // The master lets its old workers accept for 100 ms more: until they stop, a request may
+      // still be answered with the previous configuration.
+      const deadline = Date.now() + READY_TIMEOUT_MS;
+      while (oldWorkers.some(stillAccepting)) {
+        if (Date.now() > deadline) throw failure('the old workers did not stop accepting');
+        await sleep(10);
+      }
     },
     async stop(): Promise<void> {
       await stop();
@@ -252,6 +261,15 @@ function childrenOf(pid: number): number[] {
     }
   }
   return children;
+}
+
+/** A worker that has not exited and has not closed its listening sockets yet. */
+function stillAccepting(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('shutting down');
+  } catch {
+    return false;
+  }
 }
 
 function killQuietly(pid: number): void {
