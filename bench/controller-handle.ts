@@ -58,6 +58,8 @@ export interface AppliedRecord {
   renderMs: number;
   testMs: number;
   reloadMs: number;
+  /** 1 when the configuration was loaded by handover to a new master, 0 by signal. */
+  handover: number;
   upstreams: number;
 }
 
@@ -139,6 +141,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
     SSL_CERT_DIR: certDir,
     BATCH_WINDOW_MS: String(options.batchWindowMs),
     LOG_LEVEL: 'info',
+    ...(process.env.NGINX_RELOAD && { NGINX_RELOAD: process.env.NGINX_RELOAD }),
+    ...(process.env.GLIBC_TUNABLES && { GLIBC_TUNABLES: process.env.GLIBC_TUNABLES }),
     ...options.env,
   };
   const child = fork(CHILD, ['--nginx', '--kubeconfig', options.kubeconfig], {
@@ -169,6 +173,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
     }
     if (record.msg === 'nginx started' && typeof record.pid === 'number') nginxPid = record.pid;
     if (record.msg === 'configuration applied') {
+      // A handover leaves a new master serving: that is the group to end if the child dies.
+      if (typeof record.pid === 'number') nginxPid = record.pid;
       keep(
         applied,
         {
@@ -176,6 +182,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
           renderMs: Number(record.renderMs ?? Number.NaN),
           testMs: Number(record.testMs ?? Number.NaN),
           reloadMs: Number(record.reloadMs ?? Number.NaN),
+          handover: Number(record.handover ?? 0),
           upstreams: Number(record.upstreams ?? 0),
         },
         KEPT_RECORDS,

@@ -126,11 +126,13 @@ export async function eventToServedFigure(live: LiveCluster, options: LatencyOpt
     renderMs: roundSummary(summarize(applied.map((a) => a.renderMs))),
     testMs: roundSummary(summarize(applied.map((a) => a.testMs))),
     reloadMsAsControllerSeesIt: roundSummary(summarize(applied.map((a) => a.reloadMs))),
+    loadedByHandover: applied.filter((a) => a.handover === 1).length,
+    loaded: applied.length,
   };
   const label = `${sizeLabel(live.size)}, ${podCount(live.size)} pods`;
   const complete = failures.length === 0;
   process.stdout.write(
-    `  figure 2: window ${window} ms: p50 ${ms(all.p50)}, p99 ${ms(all.p99)} over ${all.n} events; controller: render ${ms(breakdown.renderMs.median ?? Number.NaN)}, nginx -t ${ms(breakdown.testMs.median ?? Number.NaN)}, reload ${ms(breakdown.reloadMsAsControllerSeesIt.median ?? Number.NaN)} (medians)${complete ? '' : `; ${failures.length} failed`}\n`,
+    `  figure 2: window ${window} ms: p50 ${ms(all.p50)}, p99 ${ms(all.p99)} over ${all.n} events; controller: render ${ms(breakdown.renderMs.median ?? Number.NaN)}, nginx -t ${ms(breakdown.testMs.median ?? Number.NaN)}, reload ${ms(breakdown.reloadMsAsControllerSeesIt.median ?? Number.NaN)} (medians; ${breakdown.loadedByHandover} of ${breakdown.loaded} by handover)${complete ? '' : `; ${failures.length} failed`}\n`,
   );
   return {
     rows: [

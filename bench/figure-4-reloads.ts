@@ -1,14 +1,15 @@
 // Figure 4: reloads. (a) Per size, what one reload costs nginx: `nginx -t` of the configuration and
 // the reload itself (SIGHUP → the new workers serve the new version), with the upstream count, since
-// nginx's parse time grows with the square of it. (b) Through the live controller: events that
-// change nothing routable cause no reload; a burst of routable changes inside one window, one.
+// nginx's parse time grows with the square of it; then the same loads through dispatcher's applier,
+// by handover (a new master on held sockets) and by signal. (b) Through the live controller: events
+// that change nothing routable cause no reload; a burst of routable changes inside one window, one.
 
 import { readFileSync, rmSync } from 'node:fs';
 import { freePort } from '../test/support/nginx.js';
 import { groupingTemplatesDir } from '../test/support/templates.js';
 import { benchConfig, freshVersion, pipelineFor, withVersion } from './configs.js';
 import type { LiveCluster } from './live-cluster.js';
-import { applyTimed, startRenderedNginx } from './nginx.js';
+import { applyTimed, startBenchApplier, startRenderedNginx } from './nginx.js';
 import { type FigureResult, mmm, type Row, roundSummary, summarize } from './stats.js';
 import {
   buildCluster,
@@ -49,13 +50,35 @@ export async function reloadCostFigure(options: { runs: number }): Promise<Figur
       } finally {
         await nginx.stop();
       }
+      // The same loads through dispatcher's applier, both methods at once on two ports, alternating
+      // load by load; the first load of each is left out (a master's first reload by signal parses
+      // in fresh memory: the steady state is every later one).
+      const loads = { handover: [] as number[], signal: [] as number[] };
+      const otherPort = await freePort();
+      const texts = { handover: text, signal: onPort(text, port, otherPort) };
+      const appliers = {
+        handover: await startBenchApplier(texts.handover, port, 'handover'),
+        signal: await startBenchApplier(texts.signal, otherPort, 'signal'),
+      };
+      try {
+        for (let run = 0; run <= options.runs; run++) {
+          for (const method of run % 2 === 0 ? METHODS : [...METHODS].reverse()) {
+            const ms = await appliers[method].load(withVersion(texts[method], freshVersion()));
+            if (run > 0) loads[method].push(ms);
+          }
+        }
+      } finally {
+        await Promise.all([appliers.handover.stop(), appliers.signal.stop()]);
+      }
       const test = summarize(tests);
       const reload = summarize(reloads);
+      const handover = summarize(loads.handover);
+      const signal = summarize(loads.signal);
       const servers = (text.match(/^ {2}server \{$/gm) ?? []).length;
       rows.push({
         figure: 4,
-        name: `nginx -t / reload, ${label} (${upstreamCount(size)} upstreams, ${servers} server blocks), min/median/max`,
-        value: `-t ${mmm(test)}; reload ${mmm(reload)}; master ${masterRssMb} MB`,
+        name: `nginx -t / reload, ${label} (${upstreamCount(size)} upstreams, ${servers} server blocks), min/median/max; dispatcher's load by handover / by signal`,
+        value: `-t ${mmm(test)}; reload ${mmm(reload)}; master ${masterRssMb} MB; handover ${mmm(handover)}, signal ${mmm(signal)}`,
         target: '',
         met: null,
       });
@@ -67,9 +90,10 @@ export async function reloadCostFigure(options: { runs: number }): Promise<Figur
         testMs: roundSummary(test),
         reloadMs: roundSummary(reload),
         masterRssMb,
+        applierLoadMs: { handover: roundSummary(handover), signal: roundSummary(signal) },
       });
       process.stdout.write(
-        `  figure 4: ${label} (${upstreamCount(size)} upstreams, ${servers} server blocks): nginx -t ${mmm(test)}, reload ${mmm(reload)}, master ${masterRssMb} MB\n`,
+        `  figure 4: ${label} (${upstreamCount(size)} upstreams, ${servers} server blocks): nginx -t ${mmm(test)}, reload ${mmm(reload)}, master ${masterRssMb} MB; dispatcher's load: handover ${mmm(handover)}, signal ${mmm(signal)}\n`,
       );
     }
   } finally {
@@ -79,6 +103,12 @@ export async function reloadCostFigure(options: { runs: number }): Promise<Figur
 }
 
 const LARGEST: Size = { namespaces: 1000, podsPerNamespace: 10 };
+const METHODS = ['handover', 'signal'] as const;
+
+/** The configuration listening on `to` wherever it listened on `from`. */
+function onPort(text: string, from: number, to: number): string {
+  return text.replace(new RegExp(`^(\\s*listen )${from}\\b`, 'gm'), `$1${to}`);
+}
 
 /** Resident memory of a process, MB (VmRSS of /proc/<pid>/status). */
 function rssMb(pid: number): number {

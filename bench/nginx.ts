@@ -7,7 +7,9 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createNginxApplier, type ReloadMethod } from '../src/nginx/apply.js';
 import { fetchServedVersion } from '../src/nginx/confirm.js';
+import { holdListeningSockets } from '../src/nginx/listeners.js';
 import { preparePrefix, type RunningNginx, runNginx, testConfig } from '../src/nginx/process.js';
 import { configVersion } from '../src/render.js';
 import { makePrefix, nginxBin } from '../test/support/nginx.js';
@@ -267,6 +269,49 @@ export async function applyTimed(
     await sleep(2);
   }
   throw new Error(`nginx did not serve version ${version} within ${timeoutMs} ms of SIGHUP`);
+}
+
+export interface BenchApplier {
+  /** Loads `text` (a new version); how long the load took as the controller reports it. */
+  load(text: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * dispatcher's own applier (src/nginx/apply.ts) with an nginx it started on `first`, loading every
+ * text by `method`. A load is timed as the controller reports it: from the handover's master start
+ * or the signal until a new worker answers the new version and no old one accepts (`nginx -t` is
+ * not part of it).
+ */
+export async function startBenchApplier(
+  first: string,
+  port: number,
+  method: ReloadMethod,
+): Promise<BenchApplier> {
+  const prefix = await makePrefix();
+  const held = method === 'handover' ? await holdListeningSockets([port]) : undefined;
+  if (held && !held.ok) throw new Error(`cannot hold port ${held.port}: ${held.reason}`);
+  const applier = createNginxApplier({
+    paths: { bin: nginxBin(), conf: join(prefix, 'nginx.conf'), prefix },
+    port,
+    sslCertDir: join(prefix, 'ssl'),
+    confirmTimeoutMs: 60_000,
+    onOutput: () => undefined,
+    ...(held?.ok && { sockets: held.sockets }),
+  });
+  const nginx = await applier.start(first);
+  return {
+    async load(text) {
+      const outcome = await applier.apply(text, []);
+      if (outcome.kind !== 'reloaded' || outcome.method !== method)
+        throw new Error(`the ${method} load failed: ${JSON.stringify(outcome)}`);
+      return outcome.reloadMs;
+    },
+    async stop() {
+      await nginx.stop(5000);
+      await rm(prefix, { recursive: true, force: true });
+    },
+  };
 }
 
 const CLOCK_TICKS_PER_SECOND = (() => {
