@@ -125,14 +125,13 @@ export function runNginx(
     child.stdout?.on('data', forward);
     child.stderr?.on('data', forward);
     // If dispatcher itself exits without stopping nginx (a crash), nginx must not stay behind.
-    const onProcessExit = (): void => {
-      if (child.pid !== undefined) killGroup(child.pid);
-    };
-    process.once('exit', onProcessExit);
+    if (child.pid !== undefined) runningGroups.add(child.pid);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
       child.once('exit', (code, signal) => {
-        process.off('exit', onProcessExit);
-        if (child.pid !== undefined) killGroup(child.pid);
+        if (child.pid !== undefined) {
+          runningGroups.delete(child.pid);
+          killGroup(child.pid);
+        }
         done({ code, signal });
       });
     });
@@ -167,6 +166,15 @@ export function runNginx(
     });
   });
 }
+
+/**
+ * The process groups of the masters running now (one per master: several while old ones finish
+ * after a handover), ended by one listener when dispatcher exits.
+ */
+const runningGroups = new Set<number>();
+process.once('exit', () => {
+  for (const pid of runningGroups) killGroup(pid);
+});
 
 /** Ends what is left of the process group `pid` leads (nothing after a graceful quit). */
 function killGroup(pid: number): void {

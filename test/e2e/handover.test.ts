@@ -8,6 +8,7 @@ import { createServer, type Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { stringify } from 'yaml';
 import { holdListeningSockets } from '../../src/nginx/listeners.js';
 import { bundledTemplatesDir } from '../../src/render/templates.js';
@@ -132,6 +133,46 @@ describe('a new master that never serves', () => {
       run.logged('configuration applied').some((r) => r.pid !== master && r.handover === 1),
     );
     expect(await servedBy(run.port)).toBe('pod-1');
+  });
+});
+
+describe('connections held across handovers', () => {
+  it('a WebSocket opened before a dozen handovers still echoes, through the master it was opened on', async () => {
+    const run = await startWithTemplates({ BATCH_WINDOW_MS: '0' });
+    const first = run.masterPid;
+    const socket = new WebSocket(`ws://127.0.0.1:${run.port}/chat`, { headers: { Host: HOST } });
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    const echo = (message: string): Promise<string> =>
+      new Promise((resolve) => {
+        socket.once('message', (data) => resolve(data.toString()));
+        socket.send(message);
+      });
+    expect(await echo('before')).toBe('before');
+    const exitListeners = process.listenerCount('exit');
+    const state = run.running.controller.state;
+    for (let weight = 2; weight <= 13; weight += 1) {
+      const before = state.applied;
+      writeCluster(weight);
+      await waitFor('the change to be applied', () => state.applied > before);
+    }
+    // Every master but the serving one was told to quit; the first one still finishes this socket
+    // (NGINX_WORKER_SHUTDOWN_TIMEOUT, 30 s), and dispatcher keeps no listener per master.
+    expect(run.masterPid).not.toBe(first);
+    expect(process.kill(first, 0)).toBe(true);
+    expect(await echo('after')).toBe('after');
+    expect(process.listenerCount('exit')).toBe(exitListeners);
+    socket.close();
+    await waitFor('the first master to exit once its last connection closed', () => {
+      try {
+        process.kill(first, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
   });
 });
 
