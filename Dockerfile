@@ -53,11 +53,12 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
  && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d
 COPY --from=nginx /out/ /
 # - /usr/local/sbin/nginx is the nginx of either flavour (NGINX_BIN below).
-# - cap_net_bind_service on the binary lets the unprivileged nginx bind 80 and 443. File capabilities
+# - Ports 80 and 443 are opened by dispatcher (node) itself, to hand them to every nginx master: that
+#   takes the sysctl net.ipv4.ip_unprivileged_port_start (Docker's default since 20.10; the example
+#   DaemonSets set it), not a capability. Without it dispatcher lets nginx open the ports and reloads
+#   it by signal: cap_net_bind_service on the nginx binary is for that case. File capabilities
 #   need the capability in the container's bounding set (Docker's default; Kubernetes: capabilities
-#   add NET_BIND_SERVICE) and are ignored under no_new_privs (Kubernetes allowPrivilegeEscalation:
-#   false, docker --security-opt no-new-privileges): there, use ports >= 1024 or the sysctl
-#   net.ipv4.ip_unprivileged_port_start (see nginx/README.md).
+#   add NET_BIND_SERVICE) and are ignored under no_new_privs (see nginx/README.md).
 # - The user owns what dispatcher and nginx write: NGINX_CONF's directory (/etc/nginx), SSL_CERT_DIR
 #   (/etc/nginx/ssl) and NGINX_PREFIX (pid, temp files). Code under /app stays root's, read-only.
 RUN set -eu \
