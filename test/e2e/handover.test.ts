@@ -13,13 +13,12 @@ import { stringify } from 'yaml';
 import { holdListeningSockets } from '../../src/nginx/listeners.js';
 import { bundledTemplatesDir } from '../../src/render/templates.js';
 import { type Backend, closeAll, type Echo, startBackends } from '../support/backends.js';
+import { app, ns } from '../support/cluster.js';
 import { request } from '../support/http.js';
-import { type ApiObject, namespace, pod } from '../support/kube-objects.js';
 import { type LiveRun, startLiveRun } from '../support/live-run.js';
 import { freePort } from '../support/nginx.js';
 import { waitFor } from '../support/wait.js';
 
-const ROUTABLE = { 'github.com/30x.dispatcher.routable': 'true' };
 const HOST = 'handover.example.com';
 
 let backends: Backend[] = [];
@@ -29,19 +28,9 @@ let live: LiveRun | undefined;
 
 function writeCluster(weight: number): void {
   const b = backends[0] as Backend;
-  const objects: ApiObject[] = [
-    namespace('handover', {
-      labels: ROUTABLE,
-      annotations: { 'github.com/30x.dispatcher.hosts': JSON.stringify({ [HOST]: {} }) },
-    }),
-    pod('handover', 'web', {
-      ip: b.host,
-      ports: [b.port],
-      labels: ROUTABLE,
-      annotations: {
-        'github.com/30x.dispatcher.paths': JSON.stringify([{ basePath: '/', containerPort: b.port, weight }]),
-      },
-    }),
+  const objects = [
+    ns('handover', { [HOST]: {} }),
+    app('handover', 'web', b.host, [{ basePath: '/', containerPort: b.port, weight }], [b.port]),
   ];
   writeFileSync(join(dir, 'cluster.yaml'), objects.map((o) => stringify(o)).join('---\n'));
 }

@@ -12,13 +12,12 @@ import { fetchServedVersion } from '../../src/nginx/confirm.js';
 import { bundledTemplatesDir } from '../../src/render/templates.js';
 import { configVersion } from '../../src/render.js';
 import { type Backend, closeAll, startBackends } from '../support/backends.js';
+import { app, ns } from '../support/cluster.js';
 import { request } from '../support/http.js';
-import { type ApiObject, namespace, pod } from '../support/kube-objects.js';
 import { type LiveRun, startLiveRun } from '../support/live-run.js';
 import { noticeLogTemplatesDir } from '../support/templates.js';
 import { waitFor } from '../support/wait.js';
 
-const ROUTABLE = { 'github.com/30x.dispatcher.routable': 'true' };
 const HOST = 'reload.example.com';
 
 let backends: Backend[] = [];
@@ -45,19 +44,9 @@ afterAll(async () => {
 
 function cluster(weight: number): string {
   const b = backends[0] as Backend;
-  const objects: ApiObject[] = [
-    namespace('reload', {
-      labels: ROUTABLE,
-      annotations: { 'github.com/30x.dispatcher.hosts': JSON.stringify({ [HOST]: {} }) },
-    }),
-    pod('reload', 'web', {
-      ip: b.host,
-      ports: [b.port],
-      labels: ROUTABLE,
-      annotations: {
-        'github.com/30x.dispatcher.paths': JSON.stringify([{ basePath: '/', containerPort: b.port, weight }]),
-      },
-    }),
+  const objects = [
+    ns('reload', { [HOST]: {} }),
+    app('reload', 'web', b.host, [{ basePath: '/', containerPort: b.port, weight }], [b.port]),
   ];
   return objects.map((o) => stringify(o)).join('---\n');
 }
