@@ -128,6 +128,8 @@ export function createNginxApplier(options: NginxApplierOptions): NginxApplier {
   async function rewritePidFile(): Promise<void> {
     const path = liveFacts?.pidFile;
     if (path === undefined || serving === undefined) return;
+    // A relative path is nginx's prefix's: known only when NGINX_PREFIX sets it.
+    if (!isAbsolute(path) && paths.prefix === undefined) return;
     const full = isAbsolute(path) ? path : join(paths.prefix ?? '', path);
     await writeFile(full, `${serving.pid}\n`).catch(() => undefined);
   }
