@@ -2,7 +2,8 @@
 // real signals, real exit codes, stdout for configurations and stderr for JSON logs.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -239,3 +240,96 @@ metadata:
     expect(stdout.match(/^# dispatcher config-version:/gm)).toHaveLength(2);
   });
 });
+
+// The image's case without the pod sysctl: dispatcher runs unprivileged, may not bind a port below
+// 1024, and nginx may (its binary carries cap_net_bind_service). Needs root to set that up.
+describe.runIf(process.getuid?.() === 0)('dispatcher --nginx unprivileged on a low port', () => {
+  it('says it cannot open the port, lets nginx open it and loads configurations by signal', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dispatcher-lowport-'));
+    const nobody = 65534;
+    try {
+      const port = await freeLowPort();
+      const prefix = join(dir, 'nginx');
+      const manifests = join(dir, 'manifests');
+      const bin = join(dir, 'nginx-bin');
+      await mkdir(prefix);
+      await cp(sample, manifests, { recursive: true });
+      await copyFile(nginxBin(), bin);
+      execFileSync('setcap', ['cap_net_bind_service=+ep', bin]);
+      await chmod(dir, 0o755);
+      execFileSync('chown', ['-R', `${nobody}:${nobody}`, prefix, manifests]);
+      const child = spawn(
+        'setpriv',
+        [
+          `--reuid=${nobody}`,
+          `--regid=${nobody}`,
+          '--clear-groups',
+          process.execPath,
+          cli,
+          '--manifests',
+          manifests,
+          '--nginx',
+        ],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            PORT: String(port),
+            ADMIN_PORT: String(await freePort()),
+            ADMIN_BIND: '127.0.0.1',
+            BATCH_WINDOW_MS: '100',
+            NGINX_PREFIX: prefix,
+            NGINX_CONF: join(prefix, 'nginx.conf'),
+            NGINX_BIN: bin,
+            SSL_CERT_DIR: join(prefix, 'ssl'),
+          },
+        },
+      );
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const finished = collect(child);
+      const applied = () => logLines(stderr).filter((l) => l.msg === 'configuration applied');
+      const waitFor = async (what: string, ok: () => boolean | Promise<boolean>) => {
+        const deadline = Date.now() + 20_000;
+        while (!(await ok())) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${stderr}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      await waitFor('the first configuration', () => applied().length === 1);
+      expect((await request(port, { host: 'shop.example.com', path: '/' })).status).toBe(403);
+      const [warning] = logLines(stderr).filter((l) => l.level === 40 && l.port === port);
+      expect(warning).toMatchObject({ reason: 'EACCES' });
+      expect(warning?.msg).toMatch(
+        /cannot open port \d+ itself.*by signal.*net\.ipv4\.ip_unprivileged_port_start/,
+      );
+      expect(logLines(stderr).find((l) => l.msg === 'nginx started')?.reload).toBe('signal');
+
+      const shop = join(manifests, 'shop.yaml');
+      await writeFile(shop, (await readFile(shop, 'utf8')).replace('"weight": 3', '"weight": 4'));
+      await waitFor('the change', () => applied().length === 2);
+      expect(applied().map((l) => l.handover)).toEqual([0, 0]);
+      expect((await request(port, { host: 'shop.example.com', path: '/' })).status).toBe(403);
+
+      child.kill('SIGTERM');
+      expect((await finished).code).toBe(0);
+      expect(nginxProcessesUnder(prefix)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A port below 1024 that nothing listens on (the test runs as root, so it may try). */
+async function freeLowPort(): Promise<number> {
+  for (let port = 1023; port > 900; port -= 1) {
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port between 901 and 1023');
+}
