@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test command needs from Debian when it is missing: nginx (the real one the
-# end-to-end tests drive), openssl (test certificates) and chromium (the admin page). Never starts the distribution's nginx service.
+# end-to-end tests drive), openssl (test certificates), setcap (libcap2-bin: a copy of nginx allowed a
+# low port) and chromium (the admin page). Never starts the distribution's nginx service.
 set -euo pipefail
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
