@@ -280,4 +280,16 @@ describe('SSL hosts through the live controller', () => {
     expect((await httpsGet(live.sslPort, SECURE, { ca: secureCert })).status).toBe(200);
     expect(live.running.controller.state.rejected).toBe(0);
   });
+
+  it('hands every configuration to a new master on the PORT and SSL_PORT sockets dispatcher holds', () => {
+    const applied = live.logged('configuration applied');
+    expect(applied.length).toBeGreaterThan(1);
+    expect(applied.map((r) => r.handover)).toEqual(applied.map(() => 1));
+    const inherited = live.logs
+      .map((r) => String(r.nginx ?? ''))
+      .filter((line) => line.includes('using inherited sockets'));
+    // Two sockets each time: fds 3 and 4.
+    expect(inherited.length).toBe(applied.length + 1);
+    expect(inherited.every((line) => line.includes('"3;4;"'))).toBe(true);
+  });
 });
