@@ -267,17 +267,14 @@ export function createNginxApplier(options: NginxApplierOptions): NginxApplier {
       return { kind: 'rejected', message: `cannot start nginx: ${(error as Error).message}` };
     }
     starting = next;
-    let exit: Exit | undefined;
-    void next.exited.then((e) => {
-      exit = e;
-    });
-    const serves = await waitForServingWorker(next.pid, next.exited, options.confirmTimeoutMs);
+    const outcome = await waitForServingWorker(next.pid, next.exited, options.confirmTimeoutMs);
     starting = undefined;
-    if (!serves) {
+    if (outcome.kind !== 'serving') {
       // The previous master never stopped: it keeps serving the previous configuration.
-      const why = exit
-        ? `exited (${exit.signal ?? `code ${exit.code}`}) before serving`
-        : `did not serve within ${options.confirmTimeoutMs} ms`;
+      const why =
+        outcome.kind === 'exited'
+          ? `exited (${outcome.signal ?? `code ${outcome.code}`}) before serving`
+          : `did not serve within ${options.confirmTimeoutMs} ms`;
       await next.stop(1000);
       await restoreLiveFile(previous);
       await rewritePidFile();

@@ -111,30 +111,36 @@ export async function retireOldWorkers(
   return [];
 }
 
+export type NewMasterOutcome =
+  | { kind: 'serving' }
+  | { kind: 'exited'; code: number | null; signal: NodeJS.Signals | null }
+  | { kind: 'timeout' };
+
 /**
- * After a new master was started on dispatcher's listening sockets: resolves true as soon as one of
- * its workers serves (nginx titles a worker only after it has joined the listening sockets), false
- * when the master exits first or `timeoutMs` passes. It looks from the start, every 5 ms: until the
- * old master quits, the kernel hands new connections to the old workers (they waited on the socket
- * first), so each look it misses delays the change; and while the new master parses, a look reads
- * one small file (its list of children), nothing of the master's memory.
+ * After a new master was started on dispatcher's listening sockets: `serving` as soon as one of its
+ * workers serves (nginx titles a worker only after it has joined the listening sockets), `exited`
+ * when the master exits first, `timeout` when `timeoutMs` passes. It looks from the start, every
+ * 5 ms: until the old master quits, the kernel hands new connections to the old workers (they
+ * waited on the socket first), so each look it misses delays the change; and while the new master
+ * parses, a look reads one small file (its list of children), nothing of the master's memory.
  */
 export async function waitForServingWorker(
   masterPid: number,
-  exited: Promise<unknown>,
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
   timeoutMs: number,
-): Promise<boolean> {
-  let gone = false;
-  void exited.then(() => {
-    gone = true;
+): Promise<NewMasterOutcome> {
+  let exit: NewMasterOutcome | undefined;
+  void exited.then((e) => {
+    exit = { kind: 'exited', ...e };
   });
   const deadline = Date.now() + timeoutMs;
-  while (!gone && Date.now() <= deadline) {
-    const forked = (await childrenOf(masterPid)).length > 0;
-    if (forked && (await listWorkers(masterPid)).some((w) => w.serving && !w.shuttingDown)) return !gone;
+  while (Date.now() <= deadline) {
+    const serving = (await listWorkers(masterPid)).some((w) => w.serving && !w.shuttingDown);
+    if (exit) return exit;
+    if (serving) return { kind: 'serving' };
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
-  return false;
+  return exit ?? { kind: 'timeout' };
 }
 
 /** Waits until none of `old` still accepts connections (each exited or shutting down); false on timeout. */
