@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { listWorkers, waitForOldWorkers } from '../../src/nginx/workers.js';
 import { configVersion } from '../../src/render.js';
 
 /** `NGINX_BIN`, else Debian's /usr/sbin/nginx, else `nginx` on the PATH. */
@@ -164,16 +165,13 @@ export async function startNginx(text: string): Promise<RunningNginx> {
       if (!result.ok) throw new Error(`nginx -t rejected the configuration:\n${result.output}`);
       await rename(candidate, confPath);
       if (hasExited) throw failure('nginx is not running');
-      const oldWorkers = childrenOf(pid as number);
+      const oldWorkers = await listWorkers(pid as number);
       child.kill('SIGHUP');
       await waitForVersion(next, 'the reloaded configuration');
       // The master lets its old workers accept for 100 ms more: until they stop, a request may
       // still be answered with the previous configuration.
-      const deadline = Date.now() + READY_TIMEOUT_MS;
-      while (oldWorkers.some(stillAccepting)) {
-        if (Date.now() > deadline) throw failure('the old workers did not stop accepting');
-        await sleep(10);
-      }
+      if (!(await waitForOldWorkers(pid as number, oldWorkers, READY_TIMEOUT_MS)))
+        throw failure('the old workers did not stop accepting');
     },
     async stop(): Promise<void> {
       await stop();
@@ -261,15 +259,6 @@ function childrenOf(pid: number): number[] {
     }
   }
   return children;
-}
-
-/** A worker that has not exited and has not closed its listening sockets yet. */
-function stillAccepting(pid: number): boolean {
-  try {
-    return !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('shutting down');
-  } catch {
-    return false;
-  }
 }
 
 function killQuietly(pid: number): void {
