@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configVersion } from '../../src/render.js';
 import { request } from '../support/http.js';
 import { freePort, makePrefix, nginxBin, nginxProcessesUnder } from '../support/nginx.js';
+import { waitFor } from '../support/wait.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'dist/src/cli.js');
@@ -290,13 +291,6 @@ describe.runIf(process.getuid?.() === 0)('dispatcher --nginx unprivileged on a l
       });
       const finished = collect(child);
       const applied = () => logLines(stderr).filter((l) => l.msg === 'configuration applied');
-      const waitFor = async (what: string, ok: () => boolean | Promise<boolean>) => {
-        const deadline = Date.now() + 20_000;
-        while (!(await ok())) {
-          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${stderr}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      };
       await waitFor('the first configuration', () => applied().length === 1);
       expect((await request(port, { host: 'shop.example.com', path: '/' })).status).toBe(403);
       const [warning] = logLines(stderr).filter((l) => l.level === 40 && l.port === port);

@@ -15,6 +15,7 @@ import { type Backend, closeAll, startBackends } from '../support/backends.js';
 import { app, ns } from '../support/cluster.js';
 import { request } from '../support/http.js';
 import { type LiveRun, startLiveRun } from '../support/live-run.js';
+import { isRunning } from '../support/nginx.js';
 import { noticeLogTemplatesDir } from '../support/templates.js';
 import { waitFor } from '../support/wait.js';
 
@@ -124,7 +125,7 @@ describe('handing nginx over to a new master', () => {
       await run.settled();
       masters.push(run.masterPid);
       expect(run.workerPids()).toHaveLength(workers);
-      await waitFor('the previous master to exit', () => !alive(masters.at(-2) as number));
+      await waitFor('the previous master to exit', () => !isRunning(masters.at(-2) as number));
     }
     expect(new Set(masters).size).toBe(masters.length);
     // The serving master named in nginx's pid file, though every old master deleted it on its way out.
@@ -168,12 +169,3 @@ describe('reloading nginx by signal', () => {
     expect(nginxLines.filter((line) => /\[(alert|emerg|crit)\]/.test(line))).toEqual([]);
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -261,6 +261,16 @@ function childrenOf(pid: number): number[] {
   return children;
 }
 
+/** Whether process `pid` is still there (a zombie counts: it has not been reaped yet). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function killQuietly(pid: number): void {
   try {
     process.kill(pid, 'SIGKILL');
