@@ -63,8 +63,13 @@ function inheritedSockets(fds: readonly number[]): { stdio: number[]; env: NodeJ
 
 const RECENT_LINES = 20;
 
+/**
+ * The command line of both `nginx -t` and the master: the check must read the file exactly as the
+ * master will, `-g` directives included (a configuration with `daemon off;` of its own passes a
+ * check without them, and the master then refuses to start).
+ */
 function baseArgs(paths: NginxPaths, conf: string): string[] {
-  return [...(paths.prefix ? ['-p', paths.prefix] : []), '-c', conf];
+  return [...(paths.prefix ? ['-p', paths.prefix] : []), '-c', conf, '-g', 'daemon off;'];
 }
 
 /** `nginx -t` on `file` (the candidate beside the live configuration). */
@@ -108,7 +113,7 @@ export function runNginx(
     // Its own process group: workers outlive a master that is killed (they are reparented and keep
     // listening), so the whole group is ended when the master exits. Signals meant for the
     // controller (a terminal's Ctrl-C) no longer reach nginx directly either: it quits gracefully.
-    const child: ChildProcess = spawn(paths.bin, [...baseArgs(paths, paths.conf), '-g', 'daemon off;'], {
+    const child: ChildProcess = spawn(paths.bin, baseArgs(paths, paths.conf), {
       stdio: ['ignore', 'pipe', 'pipe', ...inherited.stdio],
       detached: true,
       env: { ...nginxEnvironment(process.env), ...inherited.env },

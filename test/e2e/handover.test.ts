@@ -125,6 +125,23 @@ describe('a new master that never serves', () => {
   });
 });
 
+describe('the check before a new master', () => {
+  it('reads the file as the master will (its -g included): a template with daemon off; of its own is refused, no master started', async () => {
+    const run = await startWithTemplates();
+    const master = run.masterPid;
+    const started = (): number =>
+      run.logs.filter((r) => String(r.nginx ?? '').includes('using inherited sockets')).length;
+    const before = started();
+    editTemplate('nginx.conf.hbs', 'worker_processes auto;', 'worker_processes auto;\ndaemon off;');
+    await waitFor('the render to be rejected', () => run.running.controller.state.rejected > 0);
+    const [rejected] = run.logged('configuration rejected');
+    expect(String(rejected?.nginx)).toContain('"daemon" directive is duplicate');
+    expect(started()).toBe(before);
+    expect(run.masterPid).toBe(master);
+    expect(await servedBy(run.port)).toBe('pod-1');
+  });
+});
+
 describe('connections held across handovers', () => {
   it('a WebSocket opened before a dozen handovers still echoes through its master; shutdown ends that master too', async () => {
     const run = await startWithTemplates({ BATCH_WINDOW_MS: '0' });
