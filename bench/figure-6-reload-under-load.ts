@@ -1,14 +1,14 @@
 // Figure 6: reloads under load. wrk on a route while the live controller reloads nginx twice a
 // second, driven by real API events (a pod of the route's own upstream going not ready, then ready);
-// then, in the same run, the same load against a bare nginx on the same configuration reloaded by
-// `nginx -s reload` at the same rate. Two clients run at once: wrk with keep-alive connections, and
+// and the same load against a bare nginx on the same configuration reloaded by `nginx -s reload` at
+// the same rate, in segments of a few seconds alternating with the controller's. Two clients run at once: wrk with keep-alive connections, and
 // wrk sending `Connection: close` (a new connection per request). nginx closes idle keep-alive
 // connections when old workers shut down, so keep-alive clients see some resets even with a perfect
 // controller: the baseline says how many.
 import { freePort } from '../test/support/nginx.js';
 import { pipelineFor } from './configs.js';
-import { startLiveCluster } from './live-cluster.js';
-import { get, signalReload, startRenderedNginx } from './nginx.js';
+import { type LiveCluster, startLiveCluster } from './live-cluster.js';
+import { type BenchNginx, get, signalReload, startRenderedNginx } from './nginx.js';
 import { type FigureResult, sleep } from './stats.js';
 import {
   buildCluster,
@@ -19,13 +19,16 @@ import {
   setReady,
   sizeLabel,
 } from './workload.js';
-import { errorCount, runWrk, type WrkResult } from './wrk.js';
+import { errorCount, mergeWrk, runWrk, type WrkResult } from './wrk.js';
 
 export interface ReloadUnderLoadOptions {
   size: Size;
+  /** Seconds of load on each side, the controller's and bare nginx's. */
   seconds: number;
   everyMs: number;
   connections: number;
+  /** The seconds on each side are split into this many segments, the two sides alternating. */
+  rounds: number;
 }
 
 interface Phase {
@@ -34,65 +37,125 @@ interface Phase {
   close: WrkResult;
 }
 
+/** One stretch of load on one side, with what reloaded it. */
+interface Segment {
+  reloads: number;
+  keepAlive: WrkResult;
+  close: WrkResult;
+}
+
+/** The side under load: how to reach it and how to cause a reload on it. */
+interface Side {
+  port: number;
+  /** Called before a segment's load starts. */
+  begin(): Promise<void>;
+  /** Starts what makes it reload once. */
+  reload(): void;
+  /** Waits until this segment's reloads are done and counts them. */
+  finish(): Promise<number>;
+}
+
 const HOST = publicHost(0);
 
 export async function reloadUnderLoadFigure(
   ports: Ports,
   options: ReloadUnderLoadOptions,
 ): Promise<FigureResult> {
-  const controller = await controllerPhase(ports, options);
-  // The bare nginx is reloaded as often as the controller managed to: resets per reload depend on
-  // how far apart reloads are (bare nginx here: 2.5-3.6 per reload every 500 ms, 4.9-7.6 about
-  // a second apart), so they compare only at the same rate. The phase without reloads shows the load
-  // itself resets nothing.
-  const sameRate = { ...options, everyMs: spacingFor(controller.reloads, options) };
-  const bare = await bareNginxPhase(ports, sameRate);
-  const idle = await bareNginxPhase(ports, {
-    ...options,
-    everyMs: 0,
-    seconds: Math.min(options.seconds, 10),
-  });
-  const label = `${sizeLabel(options.size)}, ${options.seconds} s`;
+  const rounds = Math.max(1, options.rounds);
+  const segmentSeconds = options.seconds / rounds;
+  if (!Number.isInteger(segmentSeconds) || segmentSeconds < 2) {
+    throw new Error(
+      `figure 6: ${options.seconds} s in ${rounds} rounds is not whole segments of 2 s or more`,
+    );
+  }
+  const controllerSegments: Segment[] = [];
+  const bareSegments: Segment[] = [];
+  const live = await startLiveCluster({ size: options.size, ports, batchWindowMs: 0 });
+  let bare: BenchNginx | undefined;
+  let idle: Phase;
+  try {
+    const check = await get(live.port, HOST, '/');
+    if (check.status !== 200) throw new Error(`the route does not answer: ${check.status} ${check.body}`);
+    await live.settle();
+    const barePort = await freePort();
+    const { text } = pipelineFor(buildCluster(options.size, ports), barePort).renderNow();
+    bare = await startRenderedNginx(text, barePort, 'bare nginx for the reload baseline');
+    const controllerSide = liveSide(live, options.size);
+    const bareSide = bareNginxSide(bare, barePort);
+    // The two sides alternate, each going first in every other round, so that whatever else the
+    // machine does in these seconds falls on both alike.
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? (['controller', 'bare'] as const) : (['bare', 'controller'] as const);
+      for (const side of order) {
+        if (side === 'controller') {
+          controllerSegments.push(await segment(controllerSide, { ...options, seconds: segmentSeconds }));
+        } else {
+          // Reloaded as often as the controller managed to so far: resets per reload depend on how
+          // far apart reloads are (bare nginx here: 2.5-3.6 per reload every 500 ms, 4.9-7.6 about
+          // a second apart), so they compare only at the same rate.
+          const everyMs =
+            controllerSegments.length === 0
+              ? options.everyMs
+              : spacingFor(
+                  controllerSegments.reduce((n, c) => n + c.reloads, 0) / controllerSegments.length,
+                  segmentSeconds,
+                );
+          bareSegments.push(await segment(bareSide, { ...options, seconds: segmentSeconds, everyMs }));
+        }
+      }
+    }
+    // Without reloads: the load itself resets nothing.
+    idle = await segment(bareSide, { ...options, everyMs: 0, seconds: Math.min(options.seconds, 10) });
+  } finally {
+    await bare?.stop();
+    await live.stop();
+  }
+  const controller = joined(controllerSegments, options.seconds);
+  const bareNginx = joined(bareSegments, options.seconds);
+  const label = `${sizeLabel(options.size)}, ${options.seconds} s in ${rounds} segments of ${segmentSeconds} s`;
   const non2xx = (phase: Phase): number => phase.keepAlive.non2xx + phase.close.non2xx;
   const resets = (phase: Phase): number => errorCount(phase.keepAlive);
   const perReload = (phase: Phase): number => (phase.reloads > 0 ? resets(phase) / phase.reloads : 0);
   const describe = (phase: Phase): string =>
     `${resets(phase)} in ${phase.reloads} reloads (${perReload(phase).toFixed(1)}/reload)`;
+  const bySegment = (segments: readonly Segment[]): string =>
+    segments.map((s) => `${errorCount(s.keepAlive)}/${s.reloads}`).join(' ');
   process.stdout.write(
-    `  figure 6: controller: ${controller.reloads} reloads, non-2xx ${non2xx(controller)}, close-client errors ${errorCount(controller.close)}, keep-alive resets ${resets(controller)}; bare nginx: ${bare.reloads} reloads, non-2xx ${non2xx(bare)}, close-client errors ${errorCount(bare.close)}, keep-alive resets ${resets(bare)}; no reload: keep-alive resets ${resets(idle)}\n`,
+    `  figure 6: controller: ${controller.reloads} reloads, non-2xx ${non2xx(controller)}, close-client errors ${errorCount(controller.close)}, keep-alive resets ${resets(controller)} (per segment, resets/reloads: ${bySegment(controllerSegments)}); bare nginx: ${bareNginx.reloads} reloads, non-2xx ${non2xx(bareNginx)}, close-client errors ${errorCount(bareNginx.close)}, keep-alive resets ${resets(bareNginx)} (${bySegment(bareSegments)}); no reload: keep-alive resets ${resets(idle)}\n`,
   );
   return {
     rows: [
       {
         figure: 6,
         name: `reload under load (${label}, ${controller.reloads} controller reloads): non-2xx responses`,
-        value: `${non2xx(controller)} (bare nginx: ${non2xx(bare)})`,
+        value: `${non2xx(controller)} (bare nginx: ${non2xx(bareNginx)})`,
         target: '0',
         met: non2xx(controller) === 0,
       },
       {
         figure: 6,
         name: 'reload under load: errors of clients that do not reuse connections',
-        value: `${errorCount(controller.close)} of ${controller.close.requests} (bare nginx: ${errorCount(bare.close)})`,
+        value: `${errorCount(controller.close)} of ${controller.close.requests} (bare nginx: ${errorCount(bareNginx.close)})`,
         target: '0',
         met: errorCount(controller.close) === 0,
       },
       {
         figure: 6,
-        name: 'reload under load: resets of keep-alive clients, controller vs bare nginx reloaded as often',
-        value: `${describe(controller)} vs ${describe(bare)}; with no reload at all: ${resets(idle)}`,
+        name: 'reload under load: resets of keep-alive clients, controller vs bare nginx reloaded as often (segments alternating)',
+        value: `${describe(controller)} vs ${describe(bareNginx)}; with no reload at all: ${resets(idle)}`,
         target: '≤ bare nginx per reload (within counting noise)',
-        met: notMoreThan(controller, bare),
+        met: notMoreThan(controller, bareNginx),
       },
     ],
     data: {
       size: sizeLabel(options.size),
       pods: podCount(options.size),
       seconds: options.seconds,
+      rounds,
       everyMs: options.everyMs,
       connectionsPerClient: options.connections,
-      controller: phaseData(controller),
-      bareNginx: { everyMs: sameRate.everyMs, ...phaseData(bare) },
+      controller: { ...phaseData(controller), segments: controllerSegments.map(phaseData) },
+      bareNginx: { ...phaseData(bareNginx), segments: bareSegments.map(phaseData) },
       noReload: phaseData(idle),
     },
   };
@@ -113,75 +176,96 @@ function notMoreThan(controller: Phase, bare: Phase): boolean {
   return observed - expected <= 2 * sigma;
 }
 
-function startLoad(port: number, options: ReloadUnderLoadOptions): Promise<[WrkResult, WrkResult]> {
-  const common = { port, host: HOST, seconds: options.seconds, connections: options.connections };
-  return Promise.all([runWrk(common), runWrk({ ...common, headers: { Connection: 'close' } })]);
+function joined(segments: readonly Segment[], seconds: number): Phase {
+  return {
+    reloads: segments.reduce((n, s) => n + s.reloads, 0),
+    keepAlive: mergeWrk(
+      segments.map((s) => s.keepAlive),
+      seconds,
+    ),
+    close: mergeWrk(
+      segments.map((s) => s.close),
+      seconds,
+    ),
+  };
 }
 
-/** The spacing at which `every` makes `reloads` steps in the load's time (at least one step). */
-function spacingFor(reloads: number, options: ReloadUnderLoadOptions): number {
-  return Math.floor((options.seconds * 1000 - 750) / Math.max(1, reloads));
+/** The spacing at which `every` makes `reloads` steps in `seconds` of load (at least one step). */
+function spacingFor(reloads: number, seconds: number): number {
+  return Math.floor((seconds * 1000 - 750) / Math.max(1, reloads));
+}
+
+/** Both clients on `side` for `options.seconds`, reloading it every `options.everyMs`. */
+async function segment(side: Side, options: ReloadUnderLoadOptions): Promise<Segment> {
+  await side.begin();
+  const common = { port: side.port, host: HOST, seconds: options.seconds, connections: options.connections };
+  const load = Promise.all([runWrk(common), runWrk({ ...common, headers: { Connection: 'close' } })]);
+  await every(options, () => side.reload());
+  const [keepAlive, close] = await load;
+  return { reloads: await side.finish(), keepAlive, close };
 }
 
 /**
  * Calls `act` every `everyMs` while the load runs (from a quarter second in, until half a second
  * before its end); never when `everyMs` is 0.
  */
-async function every(options: ReloadUnderLoadOptions, act: (step: number) => void): Promise<number> {
+async function every(options: ReloadUnderLoadOptions, act: () => void): Promise<void> {
   await sleep(250);
   if (options.everyMs <= 0) {
     await sleep(options.seconds * 1000 - 750);
-    return 0;
+    return;
   }
   const began = Date.now();
   const steps = Math.floor((options.seconds * 1000 - 750) / options.everyMs);
   for (let step = 0; step < steps; step++) {
     const due = began + step * options.everyMs;
     if (Date.now() < due) await sleep(due - Date.now());
-    act(step);
+    act();
   }
-  return steps;
 }
 
-async function controllerPhase(ports: Ports, options: ReloadUnderLoadOptions): Promise<Phase> {
-  const live = await startLiveCluster({ size: options.size, ports, batchWindowMs: 0 });
-  try {
-    const check = await get(live.port, HOST, '/');
-    if (check.status !== 200) throw new Error(`the route does not answer: ${check.status} ${check.body}`);
-    await live.settle();
-    const before = await live.controller.state();
-    const load = startLoad(live.port, options);
-    const pods = live.cluster.pods;
-    await every(options, (step) => {
+/** The live controller, reloaded by API events: a pod of the route's upstream not ready, then ready. */
+function liveSide(live: LiveCluster, size: Size): Side {
+  let steps = 0;
+  let appliedBefore = 0;
+  return {
+    port: live.port,
+    async begin() {
+      await live.settle();
+      appliedBefore = (await live.controller.state()).applied;
+    },
+    reload() {
+      const step = steps;
+      steps += 1;
       // Pods of namespace 0 are slots 0..P-1: one goes not ready, then ready again, then the next.
-      const pod = pods[Math.floor(step / 2) % options.size.podsPerNamespace];
+      const pod = live.cluster.pods[Math.floor(step / 2) % size.podsPerNamespace];
       if (!pod) return;
       setReady(pod, step % 2 === 1);
       live.update(pod);
-    });
-    const [keepAlive, close] = await load;
-    await live.settle();
-    const after = await live.controller.state();
-    return { reloads: after.applied - before.applied, keepAlive, close };
-  } finally {
-    await live.stop();
-  }
+    },
+    async finish() {
+      await live.settle();
+      return (await live.controller.state()).applied - appliedBefore;
+    },
+  };
 }
 
-async function bareNginxPhase(ports: Ports, options: ReloadUnderLoadOptions): Promise<Phase> {
-  const port = await freePort();
-  const { text } = pipelineFor(buildCluster(options.size, ports), port).renderNow();
-  const nginx = await startRenderedNginx(text, port, 'bare nginx for the reload baseline');
-  try {
-    const load = startLoad(port, options);
-    const signals: Promise<boolean>[] = [];
-    await every(options, () => signals.push(signalReload(nginx)));
-    const reloads = (await Promise.all(signals)).filter(Boolean).length;
-    const [keepAlive, close] = await load;
-    return { reloads, keepAlive, close };
-  } finally {
-    await nginx.stop();
-  }
+/** A bare nginx on the same configuration, reloaded by `nginx -s reload`. */
+function bareNginxSide(nginx: BenchNginx, port: number): Side {
+  let signals: Promise<boolean>[] = [];
+  return {
+    port,
+    async begin() {
+      signals = [];
+    },
+    reload() {
+      signals.push(signalReload(nginx));
+    },
+    async finish() {
+      const done = await Promise.all(signals);
+      return done.filter(Boolean).length;
+    },
+  };
 }
 
 function phaseData(phase: Phase): Record<string, unknown> {

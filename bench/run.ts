@@ -31,7 +31,7 @@ interface Profile {
   burst: number;
   churnEvents: number;
   dataPlane: { size: Size; cycles: number; connections: number };
-  underLoad: { size: Size; seconds: number; everyMs: number; connections: number };
+  underLoad: { size: Size; seconds: number; everyMs: number; connections: number; rounds: number };
 }
 
 const FULL: Profile = {
@@ -45,7 +45,13 @@ const FULL: Profile = {
   burst: 5000,
   churnEvents: 50_000,
   dataPlane: { size: { namespaces: 1000, podsPerNamespace: 10 }, cycles: 2, connections: 32 },
-  underLoad: { size: { namespaces: 10, podsPerNamespace: 1000 }, seconds: 20, everyMs: 500, connections: 16 },
+  underLoad: {
+    size: { namespaces: 10, podsPerNamespace: 1000 },
+    seconds: 20,
+    everyMs: 500,
+    connections: 16,
+    rounds: 4,
+  },
 };
 
 const QUICK: Profile = {
@@ -58,7 +64,13 @@ const QUICK: Profile = {
   burst: 500,
   churnEvents: 5000,
   dataPlane: { size: { namespaces: 100, podsPerNamespace: 10 }, cycles: 1, connections: 32 },
-  underLoad: { size: { namespaces: 10, podsPerNamespace: 100 }, seconds: 5, everyMs: 500, connections: 16 },
+  underLoad: {
+    size: { namespaces: 10, podsPerNamespace: 100 },
+    seconds: 6,
+    everyMs: 500,
+    connections: 16,
+    rounds: 2,
+  },
 };
 
 /** Seconds each figure and each live controller's start took: the whole run must stay under ten minutes. */

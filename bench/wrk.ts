@@ -118,3 +118,27 @@ export function errorCount(result: WrkResult): number {
   const { connect, read, write, timeout } = result.errors;
   return connect + read + write + timeout;
 }
+
+/**
+ * Several runs of the same load as one: counts add up, req/s over the whole time, p50 the median of
+ * the runs' p50s, p99 the worst run's (wrk reports percentiles per run only).
+ */
+export function mergeWrk(results: readonly WrkResult[], seconds: number): WrkResult {
+  const sum = (pick: (r: WrkResult) => number): number => results.reduce((total, r) => total + pick(r), 0);
+  const p50s = results.map((r) => r.latencyP50Ms).sort((a, b) => a - b);
+  const requests = sum((r) => r.requests);
+  return {
+    requests,
+    requestsPerSecond: seconds > 0 ? requests / seconds : Number.NaN,
+    latencyP50Ms: p50s[Math.floor((p50s.length - 1) / 2)] ?? Number.NaN,
+    latencyP99Ms: results.length > 0 ? Math.max(...results.map((r) => r.latencyP99Ms)) : Number.NaN,
+    non2xx: sum((r) => r.non2xx),
+    errors: {
+      connect: sum((r) => r.errors.connect),
+      read: sum((r) => r.errors.read),
+      write: sum((r) => r.errors.write),
+      timeout: sum((r) => r.errors.timeout),
+    },
+    output: results.map((r) => r.output).join('\n'),
+  };
+}
