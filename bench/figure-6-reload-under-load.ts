@@ -9,6 +9,7 @@ import { freePort } from '../test/support/nginx.js';
 import { pipelineFor } from './configs.js';
 import { type LiveCluster, startLiveCluster } from './live-cluster.js';
 import { type BenchNginx, get, signalReload, startRenderedNginx } from './nginx.js';
+import { compareResets } from './resets.js';
 import { type FigureResult, sleep } from './stats.js';
 import {
   buildCluster,
@@ -118,10 +119,9 @@ export async function reloadUnderLoadFigure(
   const perReload = (phase: Phase): number => (phase.reloads > 0 ? resets(phase) / phase.reloads : 0);
   const describe = (phase: Phase): string =>
     `${resets(phase)} in ${phase.reloads} reloads (${perReload(phase).toFixed(1)}/reload)`;
-  const comparison = notMoreThan(
-    { total: controller, segments: controllerSegments },
-    { total: bareNginx, segments: bareSegments },
-  );
+  const resetsOf = (segments: readonly Segment[]) =>
+    segments.map((s) => ({ resets: errorCount(s.keepAlive), reloads: s.reloads }));
+  const comparison = compareResets(resetsOf(controllerSegments), resetsOf(bareSegments));
   const bySegment = (segments: readonly Segment[]): string =>
     segments.map((s) => `${errorCount(s.keepAlive)}/${s.reloads}`).join(' ');
   process.stdout.write(
@@ -165,37 +165,6 @@ export async function reloadUnderLoadFigure(
       keepAliveResetsTwoSigma: Math.round(comparison.twoSigma * 10) / 10,
     },
   };
-}
-
-/**
- * The controller's resets are "no more than the baseline's" unless they exceed the baseline's,
- * scaled to the same number of reloads, by more than two standard deviations of the noise. Resets
- * come in clumps (each reload closes every idle connection of the old workers at one instant), so
- * segments spread far wider than counts of independent events would: the noise is estimated from
- * the spread of the segments of each side, with the counting (Poisson) noise as its floor.
- */
-function notMoreThan(
-  controller: { total: Phase; segments: readonly Segment[] },
-  bare: { total: Phase; segments: readonly Segment[] },
-): { met: boolean; excess: number; twoSigma: number } {
-  const observed = errorCount(controller.total.keepAlive);
-  if (bare.total.reloads === 0) return { met: observed === 0, excess: observed, twoSigma: 0 };
-  const scale = controller.total.reloads / bare.total.reloads;
-  const expected = errorCount(bare.total.keepAlive) * scale;
-  const counting = observed + expected * scale;
-  const spread = totalVariance(controller.segments) + totalVariance(bare.segments) * scale * scale;
-  const excess = observed - expected;
-  const twoSigma = 2 * Math.sqrt(Math.max(counting, spread));
-  return { met: observed === 0 || excess <= twoSigma, excess, twoSigma };
-}
-
-/** The variance of the sum of the segments' resets, from the spread between segments. */
-function totalVariance(segments: readonly Segment[]): number {
-  const counts = segments.map((s) => errorCount(s.keepAlive));
-  if (counts.length < 2) return 0;
-  const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
-  const variance = counts.reduce((sum, c) => sum + (c - mean) ** 2, 0) / (counts.length - 1);
-  return variance * counts.length;
 }
 
 function joined(segments: readonly Segment[], seconds: number): Phase {
