@@ -1,8 +1,9 @@
 // Figure 6: reloads under load. wrk on a route while the live controller reloads nginx twice a
 // second, driven by real API events (a pod of the route's own upstream going not ready, then ready);
 // and the same load against a bare nginx on the same configuration reloaded by `nginx -s reload` at
-// the same rate, in segments of a few seconds alternating with the controller's. Two clients run at once: wrk with keep-alive connections, and
-// wrk sending `Connection: close` (a new connection per request). nginx closes idle keep-alive
+// the same rate, in segments of a few seconds alternating with the controller's. Two clients run at
+// once: wrk with keep-alive connections, and wrk sending `Connection: close` (a new connection per
+// request). nginx closes idle keep-alive
 // connections when old workers shut down, so keep-alive clients see some resets even with a perfect
 // controller: the baseline says how many.
 import { freePort } from '../test/support/nginx.js';
@@ -32,14 +33,8 @@ export interface ReloadUnderLoadOptions {
   rounds: number;
 }
 
+/** Load on one side, with the reloads it saw: one segment, or a side's segments joined. */
 interface Phase {
-  reloads: number;
-  keepAlive: WrkResult;
-  close: WrkResult;
-}
-
-/** One stretch of load on one side, with what reloaded it. */
-interface Segment {
   reloads: number;
   keepAlive: WrkResult;
   close: WrkResult;
@@ -69,8 +64,8 @@ export async function reloadUnderLoadFigure(
       `figure 6: ${options.seconds} s in ${rounds} rounds is not whole segments of 2 s or more`,
     );
   }
-  const controllerSegments: Segment[] = [];
-  const bareSegments: Segment[] = [];
+  const controllerSegments: Phase[] = [];
+  const bareSegments: Phase[] = [];
   const live = await startLiveCluster({ size: options.size, ports, batchWindowMs: 0 });
   let bare: BenchNginx | undefined;
   let idle: Phase;
@@ -91,16 +86,11 @@ export async function reloadUnderLoadFigure(
         if (side === 'controller') {
           controllerSegments.push(await segment(controllerSide, { ...options, seconds: segmentSeconds }));
         } else {
-          // Reloaded as often as the controller managed to so far: resets per reload depend on how
-          // far apart reloads are (bare nginx here: 2.5-3.6 per reload every 500 ms, 4.9-7.6 about
-          // a second apart), so they compare only at the same rate.
-          const everyMs =
-            controllerSegments.length === 0
-              ? options.everyMs
-              : spacingFor(
-                  controllerSegments.reduce((n, c) => n + c.reloads, 0) / controllerSegments.length,
-                  segmentSeconds,
-                );
+          // Reloaded as often as the controller managed to so far (it goes first in round 0):
+          // resets per reload depend on how far apart reloads are (bare nginx here: 2.5-3.6 per
+          // reload every 500 ms, 4.9-7.6 about a second apart), so they compare only at the same rate.
+          const controllerReloads = controllerSegments.reduce((n, c) => n + c.reloads, 0);
+          const everyMs = spacingFor(controllerReloads / controllerSegments.length, segmentSeconds);
           bareSegments.push(await segment(bareSide, { ...options, seconds: segmentSeconds, everyMs }));
         }
       }
@@ -119,10 +109,10 @@ export async function reloadUnderLoadFigure(
   const perReload = (phase: Phase): number => (phase.reloads > 0 ? resets(phase) / phase.reloads : 0);
   const describe = (phase: Phase): string =>
     `${resets(phase)} in ${phase.reloads} reloads (${perReload(phase).toFixed(1)}/reload)`;
-  const resetsOf = (segments: readonly Segment[]) =>
+  const resetsOf = (segments: readonly Phase[]) =>
     segments.map((s) => ({ resets: errorCount(s.keepAlive), reloads: s.reloads }));
   const comparison = compareResets(resetsOf(controllerSegments), resetsOf(bareSegments));
-  const bySegment = (segments: readonly Segment[]): string =>
+  const bySegment = (segments: readonly Phase[]): string =>
     segments.map((s) => `${errorCount(s.keepAlive)}/${s.reloads}`).join(' ');
   process.stdout.write(
     `  figure 6: controller: ${controller.reloads} reloads, non-2xx ${non2xx(controller)}, close-client errors ${errorCount(controller.close)}, keep-alive resets ${resets(controller)} (per segment, resets/reloads: ${bySegment(controllerSegments)}); bare nginx: ${bareNginx.reloads} reloads, non-2xx ${non2xx(bareNginx)}, close-client errors ${errorCount(bareNginx.close)}, keep-alive resets ${resets(bareNginx)} (${bySegment(bareSegments)}); no reload: keep-alive resets ${resets(idle)}\n`,
@@ -167,7 +157,7 @@ export async function reloadUnderLoadFigure(
   };
 }
 
-function joined(segments: readonly Segment[], seconds: number): Phase {
+function joined(segments: readonly Phase[], seconds: number): Phase {
   return {
     reloads: segments.reduce((n, s) => n + s.reloads, 0),
     keepAlive: mergeWrk(
@@ -181,13 +171,17 @@ function joined(segments: readonly Segment[], seconds: number): Phase {
   };
 }
 
+/** `every` acts from this far into a segment's load until this long before its end. */
+const LEAD_IN_MS = 250;
+const TAIL_MS = 500;
+
 /** The spacing at which `every` makes `reloads` steps in `seconds` of load (at least one step). */
 function spacingFor(reloads: number, seconds: number): number {
-  return Math.floor((seconds * 1000 - 750) / Math.max(1, reloads));
+  return Math.floor((seconds * 1000 - LEAD_IN_MS - TAIL_MS) / Math.max(1, reloads));
 }
 
 /** Both clients on `side` for `options.seconds`, reloading it every `options.everyMs`. */
-async function segment(side: Side, options: ReloadUnderLoadOptions): Promise<Segment> {
+async function segment(side: Side, options: ReloadUnderLoadOptions): Promise<Phase> {
   await side.begin();
   const common = { port: side.port, host: HOST, seconds: options.seconds, connections: options.connections };
   const load = Promise.all([runWrk(common), runWrk({ ...common, headers: { Connection: 'close' } })]);
@@ -196,18 +190,16 @@ async function segment(side: Side, options: ReloadUnderLoadOptions): Promise<Seg
   return { reloads: await side.finish(), keepAlive, close };
 }
 
-/**
- * Calls `act` every `everyMs` while the load runs (from a quarter second in, until half a second
- * before its end); never when `everyMs` is 0.
- */
+/** Calls `act` every `everyMs` while the load runs (see LEAD_IN_MS); never when `everyMs` is 0. */
 async function every(options: ReloadUnderLoadOptions, act: () => void): Promise<void> {
-  await sleep(250);
+  await sleep(LEAD_IN_MS);
+  const acting = options.seconds * 1000 - LEAD_IN_MS - TAIL_MS;
   if (options.everyMs <= 0) {
-    await sleep(options.seconds * 1000 - 750);
+    await sleep(acting);
     return;
   }
   const began = Date.now();
-  const steps = Math.floor((options.seconds * 1000 - 750) / options.everyMs);
+  const steps = Math.floor(acting / options.everyMs);
   for (let step = 0; step < steps; step++) {
     const due = began + step * options.everyMs;
     if (Date.now() < due) await sleep(due - Date.now());

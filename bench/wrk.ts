@@ -1,5 +1,6 @@
 // wrk (Debian's /usr/bin/wrk) against nginx on loopback, and what it printed, parsed.
 import { spawn } from 'node:child_process';
+import { summarize } from './stats.js';
 
 export interface WrkOptions {
   port: number;
@@ -125,13 +126,12 @@ export function errorCount(result: WrkResult): number {
  */
 export function mergeWrk(results: readonly WrkResult[], seconds: number): WrkResult {
   const sum = (pick: (r: WrkResult) => number): number => results.reduce((total, r) => total + pick(r), 0);
-  const p50s = results.map((r) => r.latencyP50Ms).sort((a, b) => a - b);
   const requests = sum((r) => r.requests);
   return {
     requests,
     requestsPerSecond: seconds > 0 ? requests / seconds : Number.NaN,
-    latencyP50Ms: p50s[Math.floor((p50s.length - 1) / 2)] ?? Number.NaN,
-    latencyP99Ms: results.length > 0 ? Math.max(...results.map((r) => r.latencyP99Ms)) : Number.NaN,
+    latencyP50Ms: summarize(results.map((r) => r.latencyP50Ms)).median,
+    latencyP99Ms: summarize(results.map((r) => r.latencyP99Ms)).max,
     non2xx: sum((r) => r.non2xx),
     errors: {
       connect: sum((r) => r.errors.connect),
